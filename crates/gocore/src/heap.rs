@@ -1,0 +1,597 @@
+//! The Go heap as the allocator left it: spans, allocated slots and the
+//! pointer/scalar metadata of every object.
+//!
+//! This module owns the per-version *behaviour* of the heap (where pointer
+//! bits live, whether objects carry a malloc header, Green Tea's inline mark
+//! bits); struct *layouts* come from DWARF through [`HeapLayout`]. The choice
+//! is made once, in [`PtrMetadata`], when the heap is loaded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use gotypes::rtype::{PtrMask, TypeReader};
+use gotypes::{Addr, Memory};
+
+use crate::error::Error;
+
+/// Size of a heap page (`runtime.pageSize`), the same in Go 1.21–1.27.
+pub const PAGE_SIZE: u64 = 8192;
+/// Largest object kept in a header-less span with span-end heap bits
+/// (`minSizeForMallocHeader`, 1.22+).
+const MAX_HEAP_BITS_IN_SPAN: u64 = 512;
+/// Size of the `*abi.Type` malloc header (1.22+).
+pub const MALLOC_HEADER_SIZE: u64 = 8;
+/// Refuse spans claiming more slots than any size class has (`maxObjsPerSpan`).
+const MAX_OBJS_PER_SPAN: u64 = 1024;
+/// Refuse absurd `allspans` lengths (the runtime never has this many spans).
+const MAX_SPANS: u64 = 1 << 32;
+
+/// Field offsets of `runtime.mheap`, `runtime.mspan` and `runtime.heapArena`,
+/// read from DWARF (see `layout.rs`).
+#[derive(Debug, Clone)]
+pub struct HeapLayout {
+    pub mheap_addr: Addr,
+    pub mheap_allspans: u64,
+    pub mheap_arenas: u64,
+    pub mheap_sweepgen: u64,
+    pub span_size: u64,
+    pub span_start_addr: u64,
+    pub span_npages: u64,
+    pub span_freeindex: (u64, u64),
+    pub span_nelems: (u64, u64),
+    pub span_alloc_bits: u64,
+    pub span_gcmark_bits: u64,
+    pub span_sweepgen: u64,
+    pub span_spanclass: u64,
+    pub span_state: u64,
+    pub span_elemsize: u64,
+    pub span_limit: u64,
+    pub span_specials: u64,
+    pub span_large_type: Option<u64>,
+    pub span_is_user_arena_chunk: Option<u64>,
+    /// `heapArena.bitmap` (Go 1.21, and 1.22 with `noallocheaders`).
+    pub arena_bitmap: Option<u64>,
+    pub arena_base_offset: u64,
+    pub heap_arena_bytes: u64,
+    pub state_in_use: u8,
+    pub state_manual: u8,
+}
+
+/// Where the pointer/scalar bits of heap objects live: chosen once per core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PtrMetadata {
+    /// Go 1.21 (and 1.22 `noallocheaders`): one bit per heap word in
+    /// `heapArena.bitmap`; no type information in the heap.
+    ArenaBitmap { bitmap_offset: u64 },
+    /// Go 1.22+: span-end heap bits for objects ≤ 512 B, an `*abi.Type`
+    /// malloc header for larger small objects, `mspan.largeType` for large
+    /// ones. With Green Tea (1.25 experiment, 1.26+ default) spans of 16–512 B
+    /// objects keep 128 B of inline mark bits after the heap bits.
+    AllocHeaders { green_tea: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanState {
+    InUse,
+    Manual,
+}
+
+/// One in-use or manual span.
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub addr: Addr,
+    pub base: Addr,
+    pub npages: u64,
+    pub elemsize: u64,
+    pub nelems: u64,
+    pub spanclass: u8,
+    pub state: SpanState,
+    pub limit: Addr,
+    pub specials: Addr,
+    pub large_type: Addr,
+    pub is_user_arena_chunk: bool,
+    pub alloc_bits: Addr,
+    /// Slots below `freeindex` are allocated whatever `allocBits` says.
+    pub freeindex: u64,
+    /// Index of this span's first allocated object in [`Heap::objects`].
+    pub first_object: u64,
+    pub object_count: u32,
+}
+
+impl Span {
+    pub fn size_class(&self) -> u8 {
+        self.spanclass >> 1
+    }
+    pub fn noscan(&self) -> bool {
+        self.spanclass & 1 == 1
+    }
+    pub fn end(&self) -> Addr {
+        self.base + self.npages * PAGE_SIZE
+    }
+    pub fn is_large(&self) -> bool {
+        self.size_class() == 0
+    }
+}
+
+/// Dense object id: index into [`Heap::objects`], objects numbered by address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjId(pub u32);
+
+impl ObjId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// How to find the pointers inside one object.
+#[derive(Debug, Clone)]
+pub enum ObjPtrs {
+    None,
+    /// One bit per word, starting at the slot: arena bitmap or span heap bits.
+    Bitmap,
+    /// Tile `mask` every `elem_size` bytes over `[start, end)`.
+    Typed {
+        mask: Arc<PtrMask>,
+        elem_size: u64,
+        start: Addr,
+        end: Addr,
+    },
+}
+
+/// All spans and allocated objects of the heap.
+pub struct Heap {
+    pub layout: HeapLayout,
+    pub meta: PtrMetadata,
+    /// In-use (heap) spans, sorted by base address.
+    pub spans: Vec<Span>,
+    /// Manual spans (goroutine stacks, GC work buffers), sorted by base.
+    pub manual_spans: Vec<Span>,
+    /// Slot address of every allocated object, ascending.
+    pub objects: Vec<u64>,
+    /// Index into `spans` of each object's span.
+    pub object_span: Vec<u32>,
+    /// Spans whose metadata could not be read; their objects are skipped.
+    pub skipped_spans: u64,
+    /// `TFlagGCMaskOnDemand` is in force (Go 1.24+).
+    pub on_demand_masks: bool,
+    masks: MaskCache,
+}
+
+/// Pointer masks of the types found in malloc headers and `largeType`,
+/// cached by type address: a heap has few distinct types.
+/// A type's pointer mask and its size (the tiling stride).
+type TypeMask = (Arc<PtrMask>, u64);
+
+#[derive(Default)]
+struct MaskCache {
+    map: RwLock<HashMap<Addr, Option<TypeMask>>>,
+}
+
+/// `abi.TFlag` bit 4: `TFlagUnrolledBitmap` (1.22–1.23 synthetic types) or
+/// `TFlagGCMaskOnDemand` (1.24+).
+const TFLAG_BIT4: u8 = 1 << 4;
+/// Largest plausible pointer mask (a 4 GiB object of pointers).
+const MAX_MASK_WORDS: u64 = 1 << 29;
+
+impl MaskCache {
+    /// Mask and element size of the type at `typ`. Reads the `abi.Type`
+    /// header directly (48 bytes, identical in 1.21–1.27) because the
+    /// synthetic types of 1.22–1.23 large objects have no name to decode.
+    fn get(
+        &self,
+        mem: &dyn Memory,
+        types: &TypeReader<'_>,
+        typ: Addr,
+        on_demand: bool,
+    ) -> Option<TypeMask> {
+        if let Some(v) = self.map.read().ok()?.get(&typ) {
+            return v.clone();
+        }
+        let v = Self::compute(mem, types, typ, on_demand);
+        self.map.write().ok()?.insert(typ, v.clone());
+        v
+    }
+
+    fn compute(
+        mem: &dyn Memory,
+        types: &TypeReader<'_>,
+        typ: Addr,
+        on_demand: bool,
+    ) -> Option<TypeMask> {
+        let size = mem.read_u64(typ).ok()?;
+        let ptr_bytes = mem.read_u64(typ + 8).ok()?;
+        let tflag = mem.read_u8(typ + 20).ok()?;
+        let gcdata = mem.read_ptr(typ + 32).ok()?;
+        if size == 0 || ptr_bytes > size || ptr_bytes / 8 > MAX_MASK_WORDS {
+            return None;
+        }
+        let words = ptr_bytes / 8;
+        let bitmap = if on_demand && tflag & TFLAG_BIT4 != 0 {
+            mem.read_ptr(gcdata).ok()?
+        } else {
+            gcdata
+        };
+        if bitmap.is_null() {
+            // On-demand mask never built by the runtime: derive it from the
+            // type's structure.
+            let mask = types.gc_mask(typ).ok()?;
+            return Some((mask, size));
+        }
+        let bytes = mem
+            .read_vec(bitmap, words.div_ceil(8), MAX_MASK_WORDS)
+            .ok()?;
+        let mut bits = vec![0u64; words.div_ceil(64) as usize];
+        for (i, b) in bytes.iter().enumerate() {
+            bits[i / 8] |= u64::from(*b) << ((i % 8) * 8);
+        }
+        Some((Arc::new(PtrMask { words, bits }), size))
+    }
+}
+
+impl Heap {
+    /// Read `mheap_.allspans` and enumerate every allocated slot.
+    pub fn load(
+        mem: &dyn Memory,
+        layout: HeapLayout,
+        meta: PtrMetadata,
+        on_demand_masks: bool,
+    ) -> Result<Heap, Error> {
+        let allspans = layout.mheap_addr + layout.mheap_allspans;
+        let spans_ptr = mem.read_ptr(allspans)?;
+        let spans_len = mem.read_u64(allspans + 8)?;
+        if spans_len > MAX_SPANS {
+            return Err(Error::Corrupt(format!(
+                "mheap_.allspans has an absurd length {spans_len}"
+            )));
+        }
+        let mut raw = vec![0u8; layout.span_size as usize];
+        let mut spans = Vec::new();
+        let mut manual_spans = Vec::new();
+        let mut skipped = 0;
+        let mut ptrs = vec![0u8; (spans_len * 8) as usize];
+        mem.read(spans_ptr, &mut ptrs)?;
+        for chunk in ptrs.chunks_exact(8) {
+            let sp = Addr(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+            if sp.is_null() || mem.read(sp, &mut raw).is_err() {
+                skipped += 1;
+                continue;
+            }
+            match decode_span(&layout, sp, &raw) {
+                Some(s) if s.state == SpanState::InUse => spans.push(s),
+                Some(s) => manual_spans.push(s),
+                None => {}
+            }
+        }
+        spans.sort_by_key(|s| s.base);
+        manual_spans.sort_by_key(|s| s.base);
+        // Drop spans that overlap their predecessor: a corrupt core must not
+        // make one address belong to two objects.
+        spans.dedup_by(|b, a| b.base < a.end());
+
+        let mut objects = Vec::new();
+        let mut object_span = Vec::new();
+        let mut alloc = vec![0u8; (MAX_OBJS_PER_SPAN / 8) as usize];
+        for (si, s) in spans.iter_mut().enumerate() {
+            s.first_object = objects.len() as u64;
+            let n = s.nelems;
+            let nbytes = n.div_ceil(8) as usize;
+            if mem.read(s.alloc_bits, &mut alloc[..nbytes]).is_err() {
+                skipped += 1;
+                continue;
+            }
+            let freeindex = s.freeindex;
+            let mut count = 0u32;
+            for i in 0..n {
+                let allocated = i < freeindex || alloc[(i / 8) as usize] >> (i % 8) & 1 == 1;
+                if allocated {
+                    objects.push(s.base.0 + i * s.elemsize);
+                    object_span.push(si as u32);
+                    count += 1;
+                }
+            }
+            s.object_count = count;
+        }
+        if objects.len() as u64 > u32::MAX as u64 {
+            return Err(Error::Unsupported(format!(
+                "{} objects: more than this build's 32-bit object ids",
+                objects.len()
+            )));
+        }
+        Ok(Heap {
+            layout,
+            meta,
+            spans,
+            manual_spans,
+            objects,
+            object_span,
+            skipped_spans: skipped,
+            on_demand_masks,
+            masks: MaskCache::default(),
+        })
+    }
+
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn span_of_object(&self, id: ObjId) -> &Span {
+        &self.spans[self.object_span[id.index()] as usize]
+    }
+
+    /// Slot address of an object (where its malloc header is, if any).
+    pub fn slot(&self, id: ObjId) -> Addr {
+        Addr(self.objects[id.index()])
+    }
+
+    /// Bytes the object occupies in the heap (its slot size).
+    pub fn size(&self, id: ObjId) -> u64 {
+        self.span_of_object(id).elemsize
+    }
+
+    /// Whether the object starts with a malloc header (Go 1.22+, scan objects
+    /// of small size classes above 512 B).
+    pub fn has_header(&self, id: ObjId) -> bool {
+        let s = self.span_of_object(id);
+        matches!(self.meta, PtrMetadata::AllocHeaders { .. })
+            && !s.noscan()
+            && !s.is_large()
+            && s.elemsize > MAX_HEAP_BITS_IN_SPAN
+    }
+
+    /// The address Go code would print for the object with `%p`.
+    pub fn user_addr(&self, id: ObjId) -> Addr {
+        let slot = self.slot(id);
+        if self.has_header(id) {
+            slot + MALLOC_HEADER_SIZE
+        } else {
+            slot
+        }
+    }
+
+    /// The in-use span containing `addr`, if any.
+    pub fn span_index(&self, addr: Addr) -> Option<usize> {
+        let i = self.spans.partition_point(|s| s.base <= addr);
+        let s = self.spans.get(i.checked_sub(1)?)?;
+        (addr < s.end()).then_some(i - 1)
+    }
+
+    /// The allocated object containing `addr` (any interior address).
+    pub fn find_object(&self, addr: Addr) -> Option<ObjId> {
+        let si = self.span_index(addr)?;
+        let s = &self.spans[si];
+        let off = addr.0 - s.base.0;
+        let idx = off / s.elemsize.max(1);
+        if idx >= s.nelems {
+            return None;
+        }
+        let slot = s.base.0 + idx * s.elemsize;
+        let lo = s.first_object as usize;
+        let hi = lo + s.object_count as usize;
+        let objs = &self.objects[lo..hi];
+        let k = objs.binary_search(&slot).ok()?;
+        Some(ObjId((lo + k) as u32))
+    }
+
+    /// The manual span (stack memory) containing `addr`, if any.
+    pub fn manual_span(&self, addr: Addr) -> Option<&Span> {
+        let i = self.manual_spans.partition_point(|s| s.base <= addr);
+        let s = self.manual_spans.get(i.checked_sub(1)?)?;
+        (addr < s.end()).then_some(s)
+    }
+
+    /// How to find the pointers in an object.
+    pub fn pointers_of(&self, mem: &dyn Memory, types: &TypeReader<'_>, id: ObjId) -> ObjPtrs {
+        let s = self.span_of_object(id);
+        if s.noscan() {
+            return ObjPtrs::None;
+        }
+        let slot = self.slot(id);
+        match self.meta {
+            PtrMetadata::ArenaBitmap { .. } => ObjPtrs::Bitmap,
+            PtrMetadata::AllocHeaders { .. } => {
+                if s.elemsize <= MAX_HEAP_BITS_IN_SPAN && !s.is_large() {
+                    return ObjPtrs::Bitmap;
+                }
+                let (typ, start, end) = if s.is_large() {
+                    (s.large_type, s.base, s.base + s.elemsize)
+                } else {
+                    match mem.read_ptr(slot) {
+                        Ok(t) => (t, slot + MALLOC_HEADER_SIZE, slot + s.elemsize),
+                        Err(_) => return ObjPtrs::None,
+                    }
+                };
+                if typ.is_null() {
+                    // A large object whose type is not yet published
+                    // (mallocgcLarge zeroes it first): no pointers yet.
+                    return ObjPtrs::None;
+                }
+                let Some((mask, elem_size)) = self.masks.get(mem, types, typ, self.on_demand_masks)
+                else {
+                    return ObjPtrs::None;
+                };
+                ObjPtrs::Typed {
+                    mask,
+                    elem_size,
+                    start,
+                    end,
+                }
+            }
+        }
+    }
+
+    /// Call `f(slot_addr, value)` for every pointer word of the object.
+    pub fn for_each_pointer(
+        &self,
+        mem: &dyn Memory,
+        types: &TypeReader<'_>,
+        id: ObjId,
+        mut f: impl FnMut(Addr, Addr),
+    ) {
+        let s = self.span_of_object(id);
+        let slot = self.slot(id);
+        match self.pointers_of(mem, types, id) {
+            ObjPtrs::None => {}
+            ObjPtrs::Bitmap => {
+                let words = s.elemsize / 8;
+                let Some(data) = mem.slice(slot, s.elemsize) else {
+                    return;
+                };
+                match self.meta {
+                    PtrMetadata::ArenaBitmap { bitmap_offset } => {
+                        let Some(bits) = self.arena_bits(mem, bitmap_offset, slot, words) else {
+                            return;
+                        };
+                        for w in 0..words {
+                            if bits[(w / 64) as usize] >> (w % 64) & 1 == 1 {
+                                emit(data, slot, w, &mut f);
+                            }
+                        }
+                    }
+                    PtrMetadata::AllocHeaders { green_tea } => {
+                        let hb = heap_bits_base(s, green_tea);
+                        let first_word = (slot.0 - s.base.0) / 8;
+                        for w in 0..words {
+                            let sw = first_word + w;
+                            let Ok(word) = mem.read_u64(hb + (sw / 64) * 8) else {
+                                return;
+                            };
+                            if word >> (sw % 64) & 1 == 1 {
+                                emit(data, slot, w, &mut f);
+                            }
+                        }
+                    }
+                }
+            }
+            ObjPtrs::Typed {
+                mask,
+                elem_size,
+                start,
+                end,
+            } => {
+                let len = end.0.saturating_sub(slot.0);
+                let Some(data) = mem.slice(slot, len) else {
+                    return;
+                };
+                let mut e = start.0;
+                while e < end.0 {
+                    for w in mask.iter_ptr_words() {
+                        let a = e + 8 * w;
+                        if a + 8 > end.0 {
+                            break;
+                        }
+                        emit(data, slot, (a - slot.0) / 8, &mut f);
+                    }
+                    e += elem_size;
+                }
+            }
+        }
+    }
+
+    /// Pointer bits of `words` words at `addr` from the Go 1.21 arena bitmap.
+    fn arena_bits(
+        &self,
+        mem: &dyn Memory,
+        bitmap_offset: u64,
+        addr: Addr,
+        words: u64,
+    ) -> Option<Vec<u64>> {
+        let l = &self.layout;
+        let idx = addr.0.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
+        let l2 = mem.read_ptr(l.mheap_addr + l.mheap_arenas).ok()?;
+        let arena = mem.read_ptr(l2 + idx * 8).ok()?;
+        if arena.is_null() {
+            return None;
+        }
+        let arena_words = l.heap_arena_bytes / 8;
+        let mut out = vec![0u64; words.div_ceil(64) as usize];
+        let first = (addr.0 / 8) % arena_words;
+        for w in 0..words {
+            let aw = first + w;
+            let bw = mem.read_u64(arena + bitmap_offset + (aw / 64) * 8).ok()?;
+            if bw >> (aw % 64) & 1 == 1 {
+                out[(w / 64) as usize] |= 1 << (w % 64);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Start of the span-end heap bits of a small scan span (Go 1.22+).
+fn heap_bits_base(s: &Span, green_tea: bool) -> Addr {
+    let span_size = s.npages * PAGE_SIZE;
+    let mut base = s.base + span_size - span_size / 64;
+    if green_tea && s.elemsize >= 16 {
+        // spanInlineMarkBits (128 B) sit after the heap bits.
+        base = base - 128;
+    }
+    base
+}
+
+fn emit(data: &[u8], slot: Addr, word: u64, f: &mut impl FnMut(Addr, Addr)) {
+    let off = (word * 8) as usize;
+    if let Some(b) = data.get(off..off + 8) {
+        let v = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        if v != 0 {
+            f(slot + word * 8, Addr(v));
+        }
+    }
+}
+
+fn read_field(raw: &[u8], off: u64, size: u64) -> u64 {
+    let off = off as usize;
+    let mut b = [0u8; 8];
+    let n = (size as usize).min(8);
+    if let Some(src) = raw.get(off..off + n) {
+        b[..n].copy_from_slice(src);
+    }
+    u64::from_le_bytes(b)
+}
+
+fn decode_span(l: &HeapLayout, addr: Addr, raw: &[u8]) -> Option<Span> {
+    let state = read_field(raw, l.span_state, 1) as u8;
+    let state = if state == l.state_in_use {
+        SpanState::InUse
+    } else if state == l.state_manual {
+        SpanState::Manual
+    } else {
+        return None;
+    };
+    let base = Addr(read_field(raw, l.span_start_addr, 8));
+    let npages = read_field(raw, l.span_npages, 8);
+    let elemsize = read_field(raw, l.span_elemsize, 8);
+    let nelems = read_field(raw, l.span_nelems.0, l.span_nelems.1);
+    let spanclass = read_field(raw, l.span_spanclass, 1) as u8;
+    if base.is_null() || npages == 0 || npages > (1 << 40) / PAGE_SIZE {
+        return None;
+    }
+    if state == SpanState::InUse && (elemsize == 0 || nelems > MAX_OBJS_PER_SPAN || nelems == 0) {
+        return None;
+    }
+    if state == SpanState::InUse && nelems.checked_mul(elemsize)? > npages * PAGE_SIZE {
+        return None;
+    }
+    Some(Span {
+        addr,
+        base,
+        npages,
+        elemsize,
+        nelems,
+        spanclass,
+        state,
+        limit: Addr(read_field(raw, l.span_limit, 8)),
+        specials: Addr(read_field(raw, l.span_specials, 8)),
+        large_type: l
+            .span_large_type
+            // Only scan large spans publish largeType (1.22 leaves stale
+            // values in noscan ones).
+            .filter(|_| spanclass == 0)
+            .map_or(Addr::NULL, |o| Addr(read_field(raw, o, 8))),
+        is_user_arena_chunk: l
+            .span_is_user_arena_chunk
+            .is_some_and(|o| read_field(raw, o, 1) != 0),
+        alloc_bits: Addr(read_field(raw, l.span_alloc_bits, 8)),
+        freeindex: read_field(raw, l.span_freeindex.0, l.span_freeindex.1),
+        first_object: 0,
+        object_count: 0,
+    })
+}

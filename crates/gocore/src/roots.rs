@@ -1,0 +1,426 @@
+//! GC roots that are not goroutine stacks: globals (data and bss, through the
+//! module's GC masks), span specials (finalizers, cleanups, weak handles) and
+//! the queues of finalizers and cleanups waiting to run.
+//!
+//! Stack roots are produced by `process.rs` from the unwinder's live slots.
+
+use gotypes::dwarf::TypeShape;
+use gotypes::{Addr, Memory};
+
+use crate::error::Error;
+use crate::heap::Heap;
+use crate::layout::Lookup;
+use crate::moduledata::{Bitvector, ModuleData};
+
+/// Where a root comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RootKind {
+    /// A package-level variable of the program or its libraries.
+    Global,
+    /// A live slot of a goroutine's stack frame (or a saved register).
+    Stack,
+    /// The function of a finalizer set on an object, and the object's contents.
+    Finalizer,
+    /// A cleanup (`runtime.AddCleanup`, Go 1.24+) waiting on an object.
+    Cleanup,
+    /// A weak handle (`weak.Pointer`, `unique`): the handle object only.
+    WeakHandle,
+    /// A finalizer or cleanup queued to run.
+    Queued,
+    /// Runtime-internal globals (`runtime.*`).
+    Runtime,
+}
+
+impl RootKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootKind::Global => "global",
+            RootKind::Stack => "stack",
+            RootKind::Finalizer => "finalizer",
+            RootKind::Cleanup => "cleanup",
+            RootKind::WeakHandle => "weak",
+            RootKind::Queued => "queued",
+            RootKind::Runtime => "runtime",
+        }
+    }
+}
+
+/// One pointer the GC starts from.
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub kind: RootKind,
+    /// Index into [`Roots::names`]: the variable, or a description.
+    pub name: u32,
+    /// Where the pointer is stored (a global's word, a stack slot); null for
+    /// roots that are not stored in memory we can name.
+    pub slot: Addr,
+    /// The pointer value.
+    pub target: Addr,
+    /// Goroutine id for stack roots.
+    pub goroutine: Option<u64>,
+    /// Index into [`Roots::names`] of the function, for stack roots.
+    pub function: Option<u32>,
+}
+
+/// All roots, with interned names.
+#[derive(Default)]
+pub struct Roots {
+    pub roots: Vec<Root>,
+    pub names: Vec<String>,
+    name_index: std::collections::HashMap<String, u32>,
+    /// What could not be read (reported as warnings).
+    pub warnings: Vec<String>,
+}
+
+impl Roots {
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.name_index.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.name_index.insert(s.to_string(), i);
+        i
+    }
+
+    pub fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
+
+    pub fn push(&mut self, kind: RootKind, name: &str, slot: Addr, target: Addr) {
+        if target.is_null() {
+            return;
+        }
+        let name = self.intern(name);
+        self.roots.push(Root {
+            kind,
+            name,
+            slot,
+            target,
+            goroutine: None,
+            function: None,
+        });
+    }
+}
+
+/// Names a global address: DWARF variable, else symbol, else section+offset.
+pub trait GlobalNamer {
+    /// `(name, offset inside it)`.
+    fn name_global(&self, addr: Addr) -> Option<(String, u64)>;
+}
+
+/// Pointer words of data and bss, per the module's GC masks (authoritative:
+/// they are what the GC scans).
+pub fn global_roots(
+    mem: &dyn Memory,
+    md: &ModuleData,
+    namer: &dyn GlobalNamer,
+    roots: &mut Roots,
+) -> Result<(), Error> {
+    for (section, start, end, mask) in [
+        (".data", md.data, md.edata, md.gcdatamask),
+        (".bss", md.bss, md.ebss, md.gcbssmask),
+    ] {
+        scan_masked(mem, section, start, end, mask, namer, roots)?;
+    }
+    Ok(())
+}
+
+fn scan_masked(
+    mem: &dyn Memory,
+    section: &str,
+    start: Addr,
+    end: Addr,
+    mask: Bitvector,
+    namer: &dyn GlobalNamer,
+    roots: &mut Roots,
+) -> Result<(), Error> {
+    let words = end.offset_from(start).unwrap_or(0) / 8;
+    let nbits = mask.nbits.min(words);
+    let bits = mem.read_vec(mask.data, nbits.div_ceil(8), 1 << 32)?;
+    let data = mem.read_vec(start, nbits * 8, 1 << 35)?;
+    for w in 0..nbits {
+        if bits[(w / 8) as usize] >> (w % 8) & 1 == 0 {
+            continue;
+        }
+        let off = (w * 8) as usize;
+        let v = u64::from_le_bytes(data[off..off + 8].try_into().unwrap_or([0; 8]));
+        if v == 0 {
+            continue;
+        }
+        let slot = start + w * 8;
+        let (name, kind) = match namer.name_global(slot) {
+            Some((n, _)) => {
+                let kind = if is_runtime_name(&n) {
+                    RootKind::Runtime
+                } else {
+                    RootKind::Global
+                };
+                (n, kind)
+            }
+            None => (format!("{section}+{:#x}", w * 8), RootKind::Runtime),
+        };
+        roots.push(kind, &name, slot, Addr(v));
+    }
+    Ok(())
+}
+
+/// Globals of the runtime and its internal packages are labelled as runtime
+/// roots: they are not what a user asks about first.
+pub fn is_runtime_name(n: &str) -> bool {
+    n.starts_with("runtime.") || n.starts_with("internal/") || n.starts_with("sync.runtime")
+}
+
+/// Layout of specials and of the finalizer/cleanup queues.
+pub struct SpecialLayout {
+    next: u64,
+    offset: (u64, u64),
+    kind: u64,
+    kind_finalizer: Option<u8>,
+    kind_weak: Option<u8>,
+    kind_cleanup: Option<u8>,
+    finalizer_fn: u64,
+    weak_handle: Option<u64>,
+    /// Offsets of the pointer words of a cleanup special: `fn` (1.24–1.25)
+    /// or `cleanup.call/fn/arg` (1.26+).
+    cleanup_ptrs: Vec<u64>,
+    allfin: Option<Addr>,
+    finblock_alllink: u64,
+    finblock_cnt: u64,
+    finblock_fin: u64,
+    finblock_cap: u64,
+    finalizer_size: u64,
+    finalizer_fn_off: u64,
+    finalizer_arg_off: u64,
+    cleanup_queue_all: Option<Addr>,
+    cleanup_block: Option<CleanupBlockLayout>,
+}
+
+struct CleanupBlockLayout {
+    alllink: u64,
+    n: u64,
+    entries: u64,
+    entry_size: u64,
+    cap: u64,
+}
+
+impl SpecialLayout {
+    pub fn read(l: &Lookup<'_>) -> Result<SpecialLayout, Error> {
+        let special = l.strukt("runtime.special")?;
+        let fin = l.strukt("runtime.specialfinalizer")?;
+        let weak = l.dwarf.struct_layout("runtime.specialWeakHandle");
+        let cleanup = l.dwarf.struct_layout("runtime.specialCleanup");
+        let mut cleanup_ptrs = Vec::new();
+        if let Some(c) = cleanup {
+            if let Some(o) = c.offset("fn") {
+                cleanup_ptrs.push(o);
+            } else {
+                for f in ["cleanup.call", "cleanup.fn", "cleanup.arg"] {
+                    if let Some(o) = c.offset(f) {
+                        cleanup_ptrs.push(o);
+                    }
+                }
+            }
+        }
+        let finblock = l.strukt_any(&["runtime.finBlock", "runtime.finblock"])?;
+        let finalizer = l.strukt("runtime.finalizer")?;
+        let fin_field = finblock
+            .field("fin")
+            .ok_or_else(|| Error::Layout("finblock has no field fin".into()))?;
+        let cleanup_block = match l.dwarf.struct_layout("runtime.cleanupBlock") {
+            Some(b) => {
+                let entries = b
+                    .field("cleanups")
+                    .ok_or_else(|| Error::Layout("cleanupBlock has no field cleanups".into()))?;
+                let count = match &l.dwarf.ty(entries.ty).shape {
+                    TypeShape::Array { count, .. } => count.unwrap_or(0),
+                    _ => 0,
+                };
+                let total = entries.size.unwrap_or(0);
+                Some(CleanupBlockLayout {
+                    alllink: l.off(b, "alllink")?,
+                    n: l.off(b, "n")?,
+                    entries: entries.offset,
+                    entry_size: total.checked_div(count).unwrap_or(8),
+                    cap: count,
+                })
+            }
+            None => None,
+        };
+        let cleanup_queue_all = match (
+            l.global_opt("runtime.gcCleanups"),
+            l.dwarf.struct_layout("runtime.cleanupQueue"),
+        ) {
+            (Some(q), Some(s)) => s.offset("all").map(|o| q + o),
+            _ => None,
+        };
+        let kind = |n: &str| l.constant(n).map(|v| v as u8);
+        Ok(SpecialLayout {
+            next: l.off(special, "next")?,
+            offset: l.int_field(special, "offset")?,
+            kind: l.off(special, "kind")?,
+            kind_finalizer: kind("runtime._KindSpecialFinalizer"),
+            kind_weak: kind("runtime._KindSpecialWeakHandle"),
+            kind_cleanup: kind("runtime._KindSpecialCleanup"),
+            finalizer_fn: l.off(fin, "fn")?,
+            weak_handle: weak.and_then(|w| w.offset("handle")),
+            cleanup_ptrs,
+            allfin: l.global_opt("runtime.allfin"),
+            finblock_alllink: l.off(finblock, "alllink")?,
+            finblock_cnt: l.off(finblock, "cnt")?,
+            finblock_fin: fin_field.offset,
+            finblock_cap: fin_field.size.unwrap_or(0) / finalizer.size.max(1),
+            finalizer_size: finalizer.size,
+            finalizer_fn_off: l.off(finalizer, "fn")?,
+            finalizer_arg_off: l.off(finalizer, "arg")?,
+            cleanup_queue_all,
+            cleanup_block,
+        })
+    }
+}
+
+/// Longest special list or block chain we follow (guards against cycles in a
+/// corrupt core).
+const MAX_CHAIN: usize = 1 << 20;
+
+/// Specials and queued finalizers/cleanups.
+pub fn special_roots(
+    mem: &dyn Memory,
+    heap: &Heap,
+    l: &SpecialLayout,
+    func_name: &dyn Fn(Addr) -> Option<String>,
+    roots: &mut Roots,
+) {
+    let mut broken = 0usize;
+    for s in &heap.spans {
+        let mut sp = s.specials;
+        let mut steps = 0;
+        while !sp.is_null() {
+            steps += 1;
+            if steps > MAX_CHAIN {
+                broken += 1;
+                break;
+            }
+            let (Ok(next), Ok(offset), Ok(kind)) = (
+                mem.read_ptr(sp + l.next),
+                mem.read_uint(sp + l.offset.0, l.offset.1),
+                mem.read_u8(sp + l.kind),
+            ) else {
+                broken += 1;
+                break;
+            };
+            // The special's offset may point inside the object (a header
+            // object's data, a tiny block's sub-object): name the slot.
+            let object = s.base + offset / s.elemsize.max(1) * s.elemsize;
+            let user = heap
+                .find_object(object)
+                .map_or(object, |id| heap.user_addr(id));
+            if Some(kind) == l.kind_finalizer {
+                if let Ok(f) = mem.read_ptr(sp + l.finalizer_fn) {
+                    let name = describe("finalizer of", user, f, mem, func_name);
+                    roots.push(RootKind::Finalizer, &name, Addr::NULL, f);
+                    // The GC scans the object rather than marking it, but it
+                    // will be resurrected to run the finalizer: to the user it
+                    // is kept alive by its finalizer.
+                    roots.push(RootKind::Finalizer, &name, Addr::NULL, user);
+                }
+            } else if Some(kind) == l.kind_weak {
+                if let Some(h) = l.weak_handle {
+                    if let Ok(handle) = mem.read_ptr(sp + h) {
+                        roots.push(
+                            RootKind::WeakHandle,
+                            &format!("weak handle of {user}"),
+                            Addr::NULL,
+                            handle,
+                        );
+                    }
+                }
+            } else if Some(kind) == l.kind_cleanup {
+                for &o in &l.cleanup_ptrs {
+                    if let Ok(p) = mem.read_ptr(sp + o) {
+                        let name = describe("cleanup of", user, p, mem, func_name);
+                        roots.push(RootKind::Cleanup, &name, Addr::NULL, p);
+                    }
+                }
+            }
+            sp = next;
+        }
+    }
+    if broken > 0 {
+        roots.warnings.push(format!(
+            "{broken} span special lists could not be read; some finalizers or cleanups may be missing"
+        ));
+    }
+    queued_finalizers(mem, l, func_name, roots);
+    queued_cleanups(mem, l, roots);
+}
+
+fn describe(
+    what: &str,
+    object: Addr,
+    func: Addr,
+    mem: &dyn Memory,
+    func_name: &dyn Fn(Addr) -> Option<String>,
+) -> String {
+    match mem.read_ptr(func).ok().and_then(func_name) {
+        Some(f) => format!("{what} {object} ({f})"),
+        None => format!("{what} {object}"),
+    }
+}
+
+fn queued_finalizers(
+    mem: &dyn Memory,
+    l: &SpecialLayout,
+    func_name: &dyn Fn(Addr) -> Option<String>,
+    roots: &mut Roots,
+) {
+    let Some(allfin) = l.allfin else { return };
+    let mut block = mem.read_ptr(allfin).unwrap_or(Addr::NULL);
+    let mut steps = 0;
+    while !block.is_null() && steps < MAX_CHAIN {
+        steps += 1;
+        let Ok(cnt) = mem.read_u32(block + l.finblock_cnt) else {
+            roots
+                .warnings
+                .push("the finalizer queue could not be read".into());
+            return;
+        };
+        for i in 0..u64::from(cnt).min(l.finblock_cap) {
+            let e = block + l.finblock_fin + i * l.finalizer_size;
+            let func = mem.read_ptr(e + l.finalizer_fn_off).unwrap_or(Addr::NULL);
+            let arg = mem.read_ptr(e + l.finalizer_arg_off).unwrap_or(Addr::NULL);
+            let name = describe("queued finalizer of", arg, func, mem, func_name);
+            roots.push(RootKind::Queued, &name, e + l.finalizer_fn_off, func);
+            roots.push(RootKind::Queued, &name, e + l.finalizer_arg_off, arg);
+        }
+        block = mem
+            .read_ptr(block + l.finblock_alllink)
+            .unwrap_or(Addr::NULL);
+    }
+}
+
+fn queued_cleanups(mem: &dyn Memory, l: &SpecialLayout, roots: &mut Roots) {
+    let (Some(all), Some(b)) = (l.cleanup_queue_all, &l.cleanup_block) else {
+        return;
+    };
+    let mut block = mem.read_ptr(all).unwrap_or(Addr::NULL);
+    let mut steps = 0;
+    while !block.is_null() && steps < MAX_CHAIN {
+        steps += 1;
+        let Ok(n) = mem.read_u32(block + b.n) else {
+            roots
+                .warnings
+                .push("the cleanup queue could not be read".into());
+            return;
+        };
+        for i in 0..u64::from(n).min(b.cap) {
+            let e = block + b.entries + i * b.entry_size;
+            for w in 0..b.entry_size / 8 {
+                if let Ok(p) = mem.read_ptr(e + w * 8) {
+                    roots.push(RootKind::Queued, "queued cleanup", e + w * 8, p);
+                }
+            }
+        }
+        block = mem.read_ptr(block + b.alllink).unwrap_or(Addr::NULL);
+    }
+}

@@ -1,0 +1,276 @@
+//! Goroutines and their stack roots, named through DWARF.
+//!
+//! `goroutines.rs` and `unwind.rs` find goroutines, frames and live slots;
+//! this module feeds them layouts from DWARF and turns live slots into named
+//! [`Root`]s (`goroutine 17 main.worker local`) and typed roots for typing.
+
+use gotypes::dwarf::{Function, PieceLoc};
+use gotypes::Addr;
+
+use crate::error::Error;
+use crate::goroutines::{self, GLayout, Goroutine};
+use crate::layout::Lookup;
+use crate::process::Core;
+use crate::roots::{Root, RootKind, Roots};
+use crate::typing::TypedRoot;
+use crate::unwind::{SlotKind, StackRoots, ThreadRegs, Unwinder};
+
+/// Most wait reasons any release has (`runtime.waitReasonStrings`).
+const MAX_WAIT_REASONS: u64 = 256;
+
+fn g_layout(l: &Lookup<'_>) -> Result<GLayout, Error> {
+    let g = l.strukt("runtime.g")?;
+    let m = l.strukt("runtime.m")?;
+    let d = l.strukt("runtime._defer")?;
+    Ok(GLayout {
+        stack_lo: l.off(g, "stack.lo")?,
+        stack_hi: l.off(g, "stack.hi")?,
+        sched_sp: l.off(g, "sched.sp")?,
+        sched_pc: l.off(g, "sched.pc")?,
+        sched_ctxt: l.off(g, "sched.ctxt")?,
+        syscallsp: l.off(g, "syscallsp")?,
+        syscallpc: l.off(g, "syscallpc")?,
+        atomicstatus: l.off(g, "atomicstatus")?,
+        goid: l.off(g, "goid")?,
+        waitreason: l.off(g, "waitreason")?,
+        m: l.off(g, "m")?,
+        parent_goid: l.off(g, "parentGoid")?,
+        gopc: l.off(g, "gopc")?,
+        startpc: l.off(g, "startpc")?,
+        defer_: l.off(g, "_defer")?,
+        panic_: l.off(g, "_panic")?,
+        m_procid: l.off(m, "procid")?,
+        m_g0: l.off(m, "g0")?,
+        m_gsignal: l.off(m, "gsignal")?,
+        defer_heap: l.off(d, "heap")?,
+        defer_fn: l.off(d, "fn")?,
+        defer_link: l.off(d, "link")?,
+    })
+}
+
+/// All goroutines of the process, unwound.
+pub fn read_all(core: &Core, l: &Lookup<'_>) -> Result<Vec<Goroutine>, Error> {
+    let mem = core.mem();
+    let layout = g_layout(l)?;
+    let allgs = l.global("runtime.allgs")?;
+    let allgs_ptr = mem.read_ptr(allgs)?;
+    let allglen = mem.read_u64(allgs + 8)?;
+    let wait_reasons = match core.dwarf.global("runtime.waitReasonStrings") {
+        Some(g) => {
+            let n = (g.size / 16).min(MAX_WAIT_REASONS);
+            goroutines::read_go_string_array(mem, Addr(g.addr.wrapping_add(l.bias)), n)
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let threads: Vec<ThreadRegs> = core
+        .loaded
+        .core
+        .threads
+        .iter()
+        .map(|t| ThreadRegs::from_user_regs(u64::from(t.pid), &t.regs))
+        .collect();
+    let unwinder = Unwinder::new(&core.pcln);
+    goroutines::read_goroutines(
+        mem,
+        allgs_ptr,
+        allglen,
+        &layout,
+        &wait_reasons,
+        &unwinder,
+        &threads,
+    )
+    .map_err(|e| Error::Corrupt(format!("goroutines: {e}")))
+}
+
+/// Stack roots of every goroutine, named by DWARF variables where possible,
+/// plus typed roots for the variables DWARF describes.
+pub fn stack_roots(
+    core: &Core,
+    gs: &[Goroutine],
+    roots: &mut Roots,
+    typed: &mut Vec<TypedRoot>,
+) -> Result<(), Error> {
+    let mem = core.mem();
+    let l = Lookup {
+        dwarf: &core.dwarf,
+        bias: core.loaded.bias,
+    };
+    let layout = g_layout(&l)?;
+    let unwinder = Unwinder::new(&core.pcln);
+    let mut failed = 0;
+    for g in gs {
+        let sr = goroutines::goroutine_roots(mem, &unwinder, g, &layout);
+        if !sr.errors.is_empty() {
+            failed += 1;
+        }
+        add_goroutine_roots(core, g, &sr, roots, typed);
+    }
+    if failed > 0 {
+        roots.warnings.push(format!(
+            "{failed} goroutines had frames whose stack maps could not be read; those frames were scanned conservatively"
+        ));
+    }
+    Ok(())
+}
+
+fn add_goroutine_roots(
+    core: &Core,
+    g: &Goroutine,
+    sr: &StackRoots,
+    roots: &mut Roots,
+    typed: &mut Vec<TypedRoot>,
+) {
+    let mem = core.mem();
+    let bias = core.loaded.bias;
+    let value = |a: Addr| mem.read_ptr(a).unwrap_or(Addr::NULL);
+    let on_stack = |p: Addr| g.stack_lo <= p && p < g.stack_hi;
+
+    // Stack objects are live only if a live pointer points into them
+    // (runtime scanstack): iterate to a fixpoint.
+    let mut live_obj = vec![false; sr.objects.len()];
+    let mut pending: Vec<Addr> = sr
+        .slots
+        .iter()
+        .filter(|s| !matches!(s.kind, SlotKind::StackObject { .. }))
+        .map(|s| value(s.addr))
+        .chain(sr.registers.iter().map(|r| Addr(r.value)))
+        .filter(|&p| on_stack(p))
+        .collect();
+    while let Some(p) = pending.pop() {
+        for (i, o) in sr.objects.iter().enumerate() {
+            if !live_obj[i] && o.base <= p && p < o.base + o.size {
+                live_obj[i] = true;
+                for s in &sr.slots[o.slots.start as usize..o.slots.end as usize] {
+                    let v = value(s.addr);
+                    if on_stack(v) {
+                        pending.push(v);
+                    }
+                }
+            }
+        }
+    }
+
+    let frame_func = |i: Option<u32>| -> Option<(&str, Option<&Function>, Addr)> {
+        let f = g.frames.get(i? as usize)?;
+        let name = core.pcln.func_name(&f.func);
+        let pc = f.sym_pc();
+        Some((name, core.dwarf.function_at(pc.0.wrapping_sub(bias)), pc))
+    };
+    let gname = format!("goroutine {}", g.id);
+    for s in &sr.slots {
+        if let SlotKind::StackObject { object } = s.kind {
+            if !live_obj.get(object as usize).copied().unwrap_or(false) {
+                continue;
+            }
+        }
+        let target = value(s.addr);
+        if target.is_null() || on_stack(target) {
+            continue;
+        }
+        let (name, function) = match frame_func(s.frame) {
+            Some((fname, dw, pc)) => {
+                let var = dw.and_then(|f| {
+                    variable_at(f, pc.0.wrapping_sub(bias), s.frame_offset).map(|(v, _)| v)
+                });
+                let var =
+                    var.map_or_else(|| unnamed_slot(s.kind, s.frame_offset), |v| v.to_string());
+                (var, Some(roots.intern(fname)))
+            }
+            None => (slot_kind_name(s.kind).to_string(), None),
+        };
+        let name = roots.intern(&name);
+        roots.roots.push(Root {
+            kind: RootKind::Stack,
+            name,
+            slot: s.addr,
+            target,
+            goroutine: Some(g.id),
+            function,
+        });
+    }
+    let regs_name = roots.intern(&format!("{gname} registers"));
+    for r in &sr.registers {
+        if r.value == 0 || on_stack(Addr(r.value)) {
+            continue;
+        }
+        roots.roots.push(Root {
+            kind: RootKind::Stack,
+            name: regs_name,
+            slot: Addr::NULL,
+            target: Addr(r.value),
+            goroutine: Some(g.id),
+            function: None,
+        });
+    }
+
+    // Typed roots: variables whose stack home holds a live pointer slot.
+    for f in &g.frames {
+        let Some(dw) = core.dwarf.function_at(f.sym_pc().0.wrapping_sub(bias)) else {
+            continue;
+        };
+        let pc = f.sym_pc().0.wrapping_sub(bias);
+        for v in &dw.vars {
+            let (Some(ty), Some(pieces)) = (v.ty, v.location.at_pc(pc)) else {
+                continue;
+            };
+            // Only whole variables in one stack home.
+            if let [p] = pieces {
+                if let PieceLoc::FrameOffset(off) = p.loc {
+                    let addr = Addr(f.fp.0.wrapping_add(off as u64));
+                    let live = sr.slots.iter().any(|s| {
+                        s.addr >= addr && s.addr.0 < addr.0 + core.dwarf.ty(ty).size.unwrap_or(8)
+                    });
+                    if live {
+                        typed.push(TypedRoot { addr, ty });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The variable of `f` whose stack home at `pc` covers `frame_offset`, and
+/// the offset inside it.
+fn variable_at(f: &Function, pc: u64, frame_offset: i64) -> Option<(&str, u64)> {
+    for v in &f.vars {
+        let Some(pieces) = v.location.at_pc(pc) else {
+            continue;
+        };
+        let mut inner = 0u64;
+        for p in pieces {
+            let size = p.size.unwrap_or(8) as i64;
+            if let PieceLoc::FrameOffset(off) = p.loc {
+                if off <= frame_offset && frame_offset < off + size.max(8) {
+                    return Some((&v.name, inner + (frame_offset - off) as u64));
+                }
+            }
+            inner += size as u64;
+        }
+    }
+    None
+}
+
+fn unnamed_slot(kind: SlotKind, frame_offset: i64) -> String {
+    let what = match kind {
+        SlotKind::Arg => "arg",
+        SlotKind::StackObject { .. } => "stack object",
+        SlotKind::Conservative => "word",
+        _ => "local",
+    };
+    if frame_offset < 0 {
+        format!("{what} at fp-{:#x}", -frame_offset)
+    } else {
+        format!("{what} at fp+{frame_offset:#x}")
+    }
+}
+
+fn slot_kind_name(kind: SlotKind) -> &'static str {
+    match kind {
+        SlotKind::SchedCtxt => "closure context (g.sched.ctxt)",
+        SlotKind::DeferFn => "deferred function",
+        SlotKind::DeferLink | SlotKind::DeferRecord => "defer record",
+        SlotKind::Panic => "panic record",
+        _ => "stack word",
+    }
+}

@@ -1,0 +1,858 @@
+//! Giving every live object its Go type.
+//!
+//! Two sources, in order of trust:
+//! 1. *Fixed* types the runtime recorded itself: the malloc header of objects
+//!    above 512 B and `mspan.largeType` of large objects (Go 1.22+).
+//! 2. *Propagated* types: starting from typed roots (globals and stack
+//!    variables named in DWARF), every pointer-typed word tells the type of
+//!    the object it points to. Interfaces give exact dynamic types; maps,
+//!    channels and closures are followed through their runtime structures.
+//!
+//! When two paths disagree the larger type wins (a pointer to a struct's
+//! first field must not shrink the struct). Objects no path reaches keep no
+//! type and are reported as `unknown N B`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gotypes::dwarf::{DwarfInfo, DwarfTypeId, TypeShape};
+use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, TypeReader};
+use gotypes::{Addr, Memory};
+
+use crate::heap::{Heap, ObjId, MALLOC_HEADER_SIZE};
+
+/// A type from either source, or a runtime structure with no Go type of its
+/// own (map directories and tables, closure contexts, string bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TypeRef {
+    /// A runtime type descriptor (`abi.Type`) at this address.
+    Rt(Addr),
+    /// A DWARF type without a runtime descriptor.
+    Dw(DwarfTypeId),
+    /// The header of a map, named by its map type descriptor.
+    MapHeader(Addr),
+    /// Swiss map directory: an array of `*table` (Go 1.24+).
+    MapDirectory(Addr),
+    /// Swiss map table (Go 1.24+).
+    MapTable(Addr),
+    /// A channel (`hchan`), named by its channel type.
+    ChanHeader(TypeRef2),
+    /// A closure context, named by its function's entry PC.
+    Closure(Addr),
+    /// The bytes of one or more strings.
+    StringData,
+}
+
+/// `TypeRef` without recursion, for the channel element (a chan type is
+/// either a descriptor or a DWARF type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TypeRef2 {
+    Rt(Addr),
+    Dw(DwarfTypeId),
+}
+
+impl From<TypeRef2> for TypeRef {
+    fn from(t: TypeRef2) -> TypeRef {
+        match t {
+            TypeRef2::Rt(a) => TypeRef::Rt(a),
+            TypeRef2::Dw(d) => TypeRef::Dw(d),
+        }
+    }
+}
+
+/// What a pointer-sized word of a typed value points to.
+#[derive(Debug, Clone)]
+enum Target {
+    /// `*T`.
+    Ptr(TypeRef),
+    /// The data word of a slice; `len` and `cap` follow it.
+    Slice(TypeRef),
+    /// The data word of a string; `len` follows it.
+    String,
+    /// The data word of an `interface{}`; the type word precedes it.
+    Eface,
+    /// The data word of a non-empty interface; the itab word precedes it.
+    Iface,
+    /// A map value (pointer to its header); the map type descriptor.
+    Map(Addr),
+    /// A channel value; its channel type.
+    Chan(TypeRef2),
+    /// A func value (pointer to a funcval).
+    Func,
+    /// An array of a pointerful element type, walked element by element.
+    Array {
+        elem: Arc<Layout>,
+        stride: u64,
+        count: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    offset: u64,
+    target: Target,
+}
+
+/// Where a type keeps the pointers typing follows.
+#[derive(Debug, Default)]
+pub struct Layout {
+    size: u64,
+    fields: Vec<Field>,
+}
+
+/// Offsets of runtime structures that typing walks.
+#[derive(Debug, Clone, Default)]
+pub struct TypingLayout {
+    /// `runtime.hmap.{buckets, oldbuckets}` (old maps).
+    pub hmap: Option<(u64, u64)>,
+    /// `internal/runtime/maps.Map.{dirPtr, dirLen}` (swiss maps).
+    pub swiss_map: Option<(u64, u64)>,
+    /// `internal/runtime/maps.table.{groups.data, groups.lengthMask}`.
+    pub swiss_table: Option<(u64, u64)>,
+    /// `runtime.hchan.{buf, dataqsiz}`.
+    pub hchan: Option<(u64, u64)>,
+}
+
+/// Resolves a closure's code pointer to its function.
+pub trait FuncResolver {
+    /// Entry PC and name of the function containing `pc`.
+    fn func_for_pc(&self, pc: Addr) -> Option<(Addr, String)>;
+}
+
+/// The type of every object.
+pub struct HeapTypes {
+    /// Distinct types; index 0 is "unknown".
+    pub types: Vec<Option<TypeRef>>,
+    /// Per object: index into `types`.
+    pub obj_type: Vec<u32>,
+    /// Per object: array length, or 0 for a single value.
+    pub obj_count: Vec<u32>,
+    /// Display names, by index into `types`.
+    pub names: Vec<String>,
+}
+
+impl HeapTypes {
+    pub fn type_of(&self, id: ObjId) -> Option<TypeRef> {
+        self.types[self.obj_type[id.index()] as usize]
+    }
+
+    /// The name as Go prints it with `%T`; backing arrays as `[N]T`.
+    pub fn display_name(&self, id: ObjId, heap: &Heap) -> String {
+        let t = self.obj_type[id.index()] as usize;
+        if t == 0 {
+            let s = heap.span_of_object(id);
+            return if s.noscan() {
+                format!("unknown {} B noscan", s.elemsize)
+            } else {
+                format!("unknown {} B", s.elemsize)
+            };
+        }
+        let n = self.obj_count[id.index()];
+        if n == 0 {
+            self.names[t].clone()
+        } else {
+            format!("[{n}]{}", self.names[t])
+        }
+    }
+
+    pub fn is_typed(&self, id: ObjId) -> bool {
+        self.obj_type[id.index()] != 0
+    }
+}
+
+/// A typed root value: a global or a stack variable.
+pub struct TypedRoot {
+    pub addr: Addr,
+    pub ty: DwarfTypeId,
+}
+
+pub struct Typer<'a> {
+    pub mem: &'a dyn Memory,
+    pub heap: &'a Heap,
+    pub rtypes: &'a TypeReader<'a>,
+    pub dwarf: &'a DwarfInfo,
+    /// `moduledata.types`: base of `DW_AT_go_runtime_type` offsets.
+    pub types_base: Addr,
+    /// PIE load bias: DWARF addresses + bias = runtime addresses.
+    pub bias: u64,
+    pub layout: &'a TypingLayout,
+    pub funcs: &'a dyn FuncResolver,
+}
+
+/// Work state of one typing run.
+struct State<'a> {
+    t: &'a Typer<'a>,
+    interned: HashMap<TypeRef, u32>,
+    types: Vec<Option<TypeRef>>,
+    obj_type: Vec<u32>,
+    obj_count: Vec<u32>,
+    /// Bytes covered by the current type of each object (size × count).
+    covered: Vec<u64>,
+    fixed: Vec<bool>,
+    layouts: HashMap<TypeRef, Arc<Layout>>,
+    work: Vec<ObjId>,
+}
+
+/// Arrays longer than this are walked lazily (one layout per element type).
+const MAX_NESTING: u32 = 64;
+
+impl<'a> Typer<'a> {
+    pub fn run(&'a self, roots: &[TypedRoot]) -> HeapTypes {
+        let n = self.heap.object_count();
+        let mut st = State {
+            t: self,
+            interned: HashMap::new(),
+            types: vec![None],
+            obj_type: vec![0; n],
+            obj_count: vec![0; n],
+            covered: vec![0; n],
+            fixed: vec![false; n],
+            layouts: HashMap::new(),
+            work: Vec::new(),
+        };
+        st.fix_header_types();
+        for r in roots {
+            let layout = st.layout(TypeRef::Dw(r.ty), 0);
+            st.walk_value(r.addr, &layout, 0);
+        }
+        while let Some(id) = st.work.pop() {
+            st.walk_object(id);
+        }
+        let names = st.types.iter().map(|t| self.name(*t)).collect();
+        HeapTypes {
+            types: st.types,
+            obj_type: st.obj_type,
+            obj_count: st.obj_count,
+            names,
+        }
+    }
+
+    fn rtype(&self, a: Addr) -> Option<Arc<RType>> {
+        self.rtypes.get(a).ok()
+    }
+
+    /// A DWARF type, or its runtime descriptor when it has one (descriptors
+    /// carry `%T` names and map layouts).
+    fn canonical(&self, d: DwarfTypeId) -> TypeRef {
+        // Check the typedef itself first: `map[K]V` and `chan T` are typedefs
+        // of pointers to runtime structs, and only the typedef carries the
+        // map or channel type descriptor.
+        let mut id = d;
+        for _ in 0..MAX_NESTING {
+            let t = self.dwarf.ty(id);
+            if let Some(off) = t.runtime_type {
+                let a = self.types_base + off;
+                if self.rtype(a).is_some() {
+                    return TypeRef::Rt(a);
+                }
+            }
+            match t.shape {
+                TypeShape::Typedef { target } => id = target,
+                _ => break,
+            }
+        }
+        TypeRef::Dw(id)
+    }
+
+    pub fn name(&self, t: Option<TypeRef>) -> String {
+        let Some(t) = t else {
+            return "unknown".into();
+        };
+        match t {
+            TypeRef::Rt(a) => self
+                .rtype(a)
+                .map_or_else(|| format!("type@{a}"), |r| r.name.clone()),
+            TypeRef::Dw(d) => go_name(&self.dwarf.ty(d).name),
+            TypeRef::MapHeader(m) => self.name(Some(TypeRef::Rt(m))),
+            TypeRef::MapDirectory(m) => map_part_name(&self.name(Some(TypeRef::Rt(m))), "map.dir"),
+            TypeRef::MapTable(m) => map_part_name(&self.name(Some(TypeRef::Rt(m))), "map.table"),
+            TypeRef::ChanHeader(c) => self.name(Some(c.into())),
+            TypeRef::Closure(pc) => match self.funcs.func_for_pc(pc) {
+                Some((_, f)) => format!("closure {f}"),
+                None => format!("closure {pc}"),
+            },
+            TypeRef::StringData => "string".into(),
+        }
+    }
+}
+
+/// `map[K]V` → `map.table[K]V`.
+fn map_part_name(map: &str, part: &str) -> String {
+    match map.strip_prefix("map") {
+        Some(rest) => format!("{part}{rest}"),
+        None => format!("{part} {map}"),
+    }
+}
+
+/// DWARF spells types with full import paths (`*internal/abi.Type`); `%T`
+/// uses the package name (`*abi.Type`).
+pub fn go_name(dwarf_name: &str) -> String {
+    let mut out = String::with_capacity(dwarf_name.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if let Some(i) = word.rfind('/') {
+            out.push_str(&word[i + 1..]);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in dwarf_name.chars() {
+        if c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | '-' | '~') {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out.replace("noalg.", "")
+}
+
+impl State<'_> {
+    fn intern(&mut self, t: TypeRef) -> u32 {
+        if let Some(&i) = self.interned.get(&t) {
+            return i;
+        }
+        let i = self.types.len() as u32;
+        self.types.push(Some(t));
+        self.interned.insert(t, i);
+        i
+    }
+
+    /// Objects whose type the runtime recorded (Go 1.22+).
+    fn fix_header_types(&mut self) {
+        let heap = self.t.heap;
+        for i in 0..heap.object_count() {
+            let id = ObjId(i as u32);
+            let s = heap.span_of_object(id);
+            let (typ, data) = if heap.has_header(id) {
+                match self.t.mem.read_ptr(heap.slot(id)) {
+                    Ok(t) => (t, s.elemsize - MALLOC_HEADER_SIZE),
+                    Err(_) => continue,
+                }
+            } else if s.is_large() && !s.large_type.is_null() {
+                (
+                    s.large_type,
+                    s.limit.offset_from(s.base).unwrap_or(s.elemsize),
+                )
+            } else {
+                continue;
+            };
+            let Some(rt) = self.t.rtype(typ) else {
+                // 1.22–1.23 synthetic types of GC-program objects have no name.
+                continue;
+            };
+            let count = if rt.size > 0 && data / rt.size >= 2 {
+                (data / rt.size).min(u64::from(u32::MAX)) as u32
+            } else {
+                0
+            };
+            let ti = self.intern(TypeRef::Rt(typ));
+            self.obj_type[i] = ti;
+            self.obj_count[i] = count;
+            self.covered[i] = rt.size * u64::from(count.max(1));
+            self.fixed[i] = true;
+            self.work.push(id);
+        }
+    }
+
+    /// Record that the object at `p` holds a `t` (or `count` of them).
+    fn assign(&mut self, p: Addr, t: TypeRef, count: Option<u64>) {
+        let heap = self.t.heap;
+        let Some(id) = heap.find_object(p) else {
+            return;
+        };
+        let start = heap.user_addr(id);
+        let i = id.index();
+        let size = self.layout(t, 0).size.max(1);
+        let data_size = heap.size(id) - (start.0 - heap.slot(id).0);
+        // A pointer into an array of `t` at an element boundary names the
+        // whole array (slices of slices, `&a[i]`).
+        let (skip, interior_ok) = match p.offset_from(start) {
+            Some(0) => (0, true),
+            Some(off) if count.is_some() && off % size == 0 => (off / size, true),
+            _ => (0, matches!(t, TypeRef::StringData)),
+        };
+        if !interior_ok || p.0 - start.0 >= data_size {
+            return;
+        }
+        let count = count.map(|c| (c + skip).min(data_size / size));
+        let covered = size * count.unwrap_or(1).max(1);
+        if self.fixed[i] {
+            // Trust the header's element type; only learn the exact length.
+            if self.types[self.obj_type[i] as usize] == Some(t) {
+                if let Some(c) = count {
+                    self.obj_count[i] = c.min(u64::from(u32::MAX)) as u32;
+                }
+            }
+            return;
+        }
+        if self.obj_type[i] != 0 && covered <= self.covered[i] {
+            return;
+        }
+        let ti = self.intern(t);
+        self.obj_type[i] = ti;
+        self.obj_count[i] = count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32);
+        self.covered[i] = covered;
+        self.work.push(id);
+    }
+
+    fn walk_object(&mut self, id: ObjId) {
+        let i = id.index();
+        let Some(t) = self.types[self.obj_type[i] as usize] else {
+            return;
+        };
+        let heap = self.t.heap;
+        let start = heap.user_addr(id);
+        let end = heap.slot(id) + heap.size(id);
+        match t {
+            TypeRef::MapHeader(m) => self.walk_map_header(start, m),
+            TypeRef::MapDirectory(m) => {
+                for k in 0..u64::from(self.obj_count[i]).max(1) {
+                    if let Ok(tp) = self.t.mem.read_ptr(start + 8 * k) {
+                        self.assign(tp, TypeRef::MapTable(m), None);
+                    }
+                }
+            }
+            TypeRef::MapTable(m) => self.walk_map_table(start, m),
+            TypeRef::ChanHeader(c) => self.walk_chan(id, start, c),
+            _ => {
+                let layout = self.layout(t, 0);
+                if layout.fields.is_empty() {
+                    return;
+                }
+                let n = u64::from(self.obj_count[i]).max(1);
+                for k in 0..n {
+                    let base = start + k * layout.size;
+                    if base + layout.size > end {
+                        break;
+                    }
+                    self.walk_value(base, &layout, 0);
+                }
+            }
+        }
+    }
+
+    /// Follow every pointer of a value of `layout` stored at `base`.
+    fn walk_value(&mut self, base: Addr, layout: &Layout, depth: u32) {
+        if depth > MAX_NESTING {
+            return;
+        }
+        let mem = self.t.mem;
+        for f in &layout.fields {
+            let at = base + f.offset;
+            let Ok(p) = mem.read_ptr(at) else { continue };
+            match &f.target {
+                Target::Array {
+                    elem,
+                    stride,
+                    count,
+                } => {
+                    for k in 0..*count {
+                        self.walk_value(at + k * stride, elem, depth + 1);
+                    }
+                    continue;
+                }
+                _ if p.is_null() => continue,
+                Target::Ptr(t) => self.assign(p, *t, None),
+                Target::Slice(e) => {
+                    let cap = mem.read_u64(at + 16).unwrap_or(0);
+                    self.assign(p, *e, Some(cap));
+                }
+                Target::String => self.assign(p, TypeRef::StringData, None),
+                Target::Eface => {
+                    if let Ok(t) = mem.read_ptr(at - 8) {
+                        self.iface_value(at, p, t);
+                    }
+                }
+                Target::Iface => {
+                    if let Some(t) = mem
+                        .read_ptr(at - 8)
+                        .ok()
+                        .filter(|t| !t.is_null())
+                        .and_then(|itab| self.t.rtypes.itab_type(itab).ok())
+                    {
+                        self.iface_value(at, p, t);
+                    }
+                }
+                Target::Map(m) => self.assign(p, TypeRef::MapHeader(*m), None),
+                Target::Chan(c) => self.assign(p, TypeRef::ChanHeader(*c), None),
+                Target::Func => self.closure(p),
+            }
+        }
+    }
+
+    /// The data word of an interface at `at`, holding `p`, dynamic type `t`.
+    fn iface_value(&mut self, at: Addr, p: Addr, t: Addr) {
+        let Some(rt) = self.t.rtype(t) else { return };
+        if rt.direct_iface {
+            // The word is the value itself (a pointer-shaped type).
+            let layout = self.layout(TypeRef::Rt(t), 0);
+            self.walk_value(at, &layout, 1);
+        } else {
+            self.assign(p, TypeRef::Rt(t), None);
+        }
+    }
+
+    fn closure(&mut self, fv: Addr) {
+        let heap = self.t.heap;
+        let Some(id) = heap.find_object(fv) else {
+            return; // static funcval of a top-level function
+        };
+        if heap.user_addr(id) != fv {
+            return;
+        }
+        let Ok(pc) = self.t.mem.read_ptr(fv) else {
+            return;
+        };
+        if let Some((entry, _)) = self.t.funcs.func_for_pc(pc) {
+            self.assign(fv, TypeRef::Closure(entry), None);
+        }
+    }
+
+    fn walk_map_header(&mut self, h: Addr, m: Addr) {
+        let Some(rt) = self.t.rtype(m) else { return };
+        let KindDetail::Map(info) = &rt.detail else {
+            return;
+        };
+        let mem = self.t.mem;
+        match info.layout {
+            MapLayout::Old => {
+                let Some((buckets, old)) = self.t.layout.hmap else {
+                    return;
+                };
+                // makeBucketArray preallocates overflow buckets in the same
+                // allocation, after the 2^B regular ones: type the whole
+                // object as buckets.
+                for off in [buckets, old] {
+                    if let Ok(p) = mem.read_ptr(h + off) {
+                        self.assign(p, TypeRef::Rt(info.bucket), Some(u64::MAX));
+                    }
+                }
+            }
+            _ => {
+                let Some((dir_ptr, dir_len)) = self.t.layout.swiss_map else {
+                    return;
+                };
+                let (Ok(p), Ok(n)) = (mem.read_ptr(h + dir_ptr), mem.read_u64(h + dir_len)) else {
+                    return;
+                };
+                if n == 0 {
+                    // Small map: dirPtr is a single group.
+                    self.assign(p, TypeRef::Rt(info.group), None);
+                } else {
+                    self.assign(p, TypeRef::MapDirectory(m), Some(n));
+                }
+            }
+        }
+    }
+
+    fn walk_map_table(&mut self, t: Addr, m: Addr) {
+        let (Some((data, mask)), Some(rt)) = (self.t.layout.swiss_table, self.t.rtype(m)) else {
+            return;
+        };
+        let KindDetail::Map(info) = &rt.detail else {
+            return;
+        };
+        let mem = self.t.mem;
+        if let (Ok(g), Ok(mask)) = (mem.read_ptr(t + data), mem.read_u64(t + mask)) {
+            self.assign(g, TypeRef::Rt(info.group), Some(mask.saturating_add(1)));
+        }
+    }
+
+    fn walk_chan(&mut self, id: ObjId, c: Addr, chan: TypeRef2) {
+        let Some((buf_off, qsize_off)) = self.t.layout.hchan else {
+            return;
+        };
+        let mem = self.t.mem;
+        let (Ok(buf), Ok(n)) = (mem.read_ptr(c + buf_off), mem.read_u64(c + qsize_off)) else {
+            return;
+        };
+        // Pointer-free elements live inside the hchan allocation itself.
+        if buf.is_null() || self.t.heap.find_object(buf) == Some(id) {
+            return;
+        }
+        if let Some(elem) = self.chan_elem(chan) {
+            self.assign(buf, elem, Some(n));
+        }
+    }
+
+    fn chan_elem(&self, chan: TypeRef2) -> Option<TypeRef> {
+        match chan {
+            TypeRef2::Rt(a) => match self.t.rtype(a)?.detail {
+                KindDetail::Chan { elem, .. } => Some(TypeRef::Rt(elem)),
+                _ => None,
+            },
+            TypeRef2::Dw(d) => self.t.dwarf.ty(d).go_elem.map(|e| self.t.canonical(e)),
+        }
+    }
+
+    /// Pointer layout of a type, cached.
+    fn layout(&mut self, t: TypeRef, depth: u32) -> Arc<Layout> {
+        if let Some(l) = self.layouts.get(&t) {
+            return l.clone();
+        }
+        let l = Arc::new(if depth > MAX_NESTING {
+            Layout::default()
+        } else {
+            self.compute_layout(t, depth)
+        });
+        self.layouts.insert(t, l.clone());
+        l
+    }
+
+    fn compute_layout(&mut self, t: TypeRef, depth: u32) -> Layout {
+        match t {
+            TypeRef::Rt(a) => self.rt_layout(a, depth),
+            TypeRef::Dw(d) => self.dw_layout(d, depth),
+            TypeRef::MapDirectory(_) => Layout {
+                size: 8,
+                fields: Vec::new(),
+            },
+            TypeRef::MapHeader(_) | TypeRef::MapTable(_) | TypeRef::ChanHeader(_) => Layout {
+                size: 8,
+                fields: Vec::new(),
+            },
+            TypeRef::Closure(entry) => self.closure_layout(entry, depth),
+            TypeRef::StringData => Layout {
+                size: 1,
+                fields: Vec::new(),
+            },
+        }
+    }
+
+    fn rt_layout(&mut self, a: Addr, depth: u32) -> Layout {
+        let Some(rt) = self.t.rtype(a) else {
+            return Layout::default();
+        };
+        let mut fields = Vec::new();
+        if rt.ptr_bytes > 0 {
+            match &rt.detail {
+                KindDetail::Ptr { elem } => push(&mut fields, 0, Target::Ptr(TypeRef::Rt(*elem))),
+                KindDetail::Slice { elem } => {
+                    push(&mut fields, 0, Target::Slice(TypeRef::Rt(*elem)))
+                }
+                KindDetail::Map(_) => push(&mut fields, 0, Target::Map(a)),
+                KindDetail::Chan { .. } => push(&mut fields, 0, Target::Chan(TypeRef2::Rt(a))),
+                KindDetail::Interface { methods } => push(
+                    &mut fields,
+                    8,
+                    if *methods == 0 {
+                        Target::Eface
+                    } else {
+                        Target::Iface
+                    },
+                ),
+                KindDetail::Func { .. } => push(&mut fields, 0, Target::Func),
+                KindDetail::Array { elem, len } => {
+                    let e = self.layout(TypeRef::Rt(*elem), depth + 1);
+                    array(&mut fields, 0, e, *len);
+                }
+                KindDetail::Struct { fields: sf } => {
+                    for f in sf.clone() {
+                        let l = self.layout(TypeRef::Rt(f.typ), depth + 1);
+                        embed(&mut fields, f.offset, &l);
+                    }
+                }
+                KindDetail::None if rt.kind == Kind::String => push(&mut fields, 0, Target::String),
+                KindDetail::None => {}
+            }
+        }
+        Layout {
+            size: rt.size,
+            fields,
+        }
+    }
+
+    fn dw_layout(&mut self, d: DwarfTypeId, depth: u32) -> Layout {
+        let canon = self.t.canonical(d);
+        if let TypeRef::Rt(a) = canon {
+            return (*self.layout(TypeRef::Rt(a), depth)).clone_layout();
+        }
+        let d = self.t.dwarf.resolve_typedefs(d);
+        let ty = self.t.dwarf.ty(d).clone();
+        let size = ty.size.unwrap_or(0);
+        let mut fields = Vec::new();
+        // Go's DWARF kinds (abi.Kind) say what a struct-shaped type really is.
+        match ty.go_kind {
+            Some(24) => push(&mut fields, 0, Target::String),
+            Some(23) => {
+                if let Some(e) = ty.go_elem {
+                    push(&mut fields, 0, Target::Slice(self.t.canonical(e)));
+                }
+            }
+            Some(20) => {
+                let iface = matches!(&ty.shape, TypeShape::Struct { fields } if fields.iter().any(|f| f.name == "tab"));
+                push(
+                    &mut fields,
+                    8,
+                    if iface { Target::Iface } else { Target::Eface },
+                );
+            }
+            Some(18) => push(&mut fields, 0, Target::Chan(TypeRef2::Dw(d))),
+            Some(19) => push(&mut fields, 0, Target::Func),
+            _ => match &ty.shape {
+                TypeShape::Pointer { target: Some(t) } => {
+                    push(&mut fields, 0, Target::Ptr(self.t.canonical(*t)))
+                }
+                TypeShape::Struct { fields: sf } => {
+                    for f in sf.clone() {
+                        let l = self.layout(self.t.canonical(f.ty), depth + 1);
+                        embed(&mut fields, f.offset, &l);
+                    }
+                }
+                TypeShape::Array {
+                    elem,
+                    count: Some(n),
+                } => {
+                    let e = self.layout(self.t.canonical(*elem), depth + 1);
+                    array(&mut fields, 0, e, *n);
+                }
+                TypeShape::Subroutine => push(&mut fields, 0, Target::Func),
+                _ => {}
+            },
+        }
+        Layout { size, fields }
+    }
+
+    /// Captured variables of a closure, at the offsets DWARF gives them
+    /// (`DW_AT_go_closure_offset`, Go 1.23+). Older releases do not say where
+    /// each variable lives, so their closures are named but not walked.
+    fn closure_layout(&mut self, entry: Addr, depth: u32) -> Layout {
+        let dwarf = self.t.dwarf;
+        if let Some(l) = self.method_value_layout(entry, depth) {
+            return l;
+        }
+        let Some(f) = dwarf.function_at(entry.0.wrapping_sub(self.t.bias)) else {
+            return Layout::default();
+        };
+        let mut vars: Vec<(u64, DwarfTypeId)> = f
+            .vars
+            .iter()
+            .filter_map(|v| Some((v.closure_offset?, v.ty?)))
+            .collect();
+        if vars.is_empty() {
+            vars = self.closure_vars_by_order(&f.name);
+        }
+        let mut fields = Vec::new();
+        let mut size = 8;
+        for (off, ty) in vars {
+            let l = self.layout(self.t.canonical(ty), depth + 1);
+            size = size.max(off + l.size);
+            embed(&mut fields, off, &l);
+        }
+        Layout { size, fields }
+    }
+}
+
+impl State<'_> {
+    /// A method value `x.M` is `struct { F uintptr; R <receiver> }` whose
+    /// function is the wrapper `T.M-fm`; the receiver's type is the first
+    /// parameter of `T.M`.
+    fn method_value_layout(&mut self, entry: Addr, depth: u32) -> Option<Layout> {
+        let (_, name) = self.t.funcs.func_for_pc(entry)?;
+        let method = name.strip_suffix("-fm")?;
+        let recv = match self.t.dwarf.function_by_name(method) {
+            Some(f) => f.vars.iter().find(|v| v.is_param)?.ty?,
+            // T.M itself may be inlined everywhere: name the receiver type
+            // from the symbol, `pkg.(*T).M` → `*pkg.T`, `pkg.T.M` → `pkg.T`.
+            None => self.t.dwarf.type_by_name(&receiver_type_name(method)?)?,
+        };
+        let l = self.layout(self.t.canonical(recv), depth + 1);
+        let mut fields = Vec::new();
+        embed(&mut fields, 8, &l);
+        Some(Layout {
+            size: 8 + l.size,
+            fields,
+        })
+    }
+}
+
+impl State<'_> {
+    /// Go 1.21–1.22 emit no `DW_AT_go_closure_offset`. The compiler lays
+    /// captured variables out in order from offset 8 with natural alignment
+    /// (`typecheck.ClosureType`); a closure's captured variables are the ones
+    /// its enclosing function also declares (`x`, or `&x` when captured by
+    /// reference).
+    fn closure_vars_by_order(&self, name: &str) -> Vec<(u64, DwarfTypeId)> {
+        let dwarf = self.t.dwarf;
+        let Some(f) = dwarf.function_by_name(name) else {
+            return Vec::new();
+        };
+        let Some(parent) = name
+            .rfind(".func")
+            .and_then(|i| dwarf.function_by_name(&name[..i]))
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut off = 8u64;
+        for v in f.vars.iter().filter(|v| !v.is_param) {
+            let Some(ty) = v.ty else { continue };
+            if !parent.vars.iter().any(|p| p.name == v.name) {
+                continue;
+            }
+            let size = dwarf.ty(ty).size.unwrap_or(8);
+            let align = size.clamp(1, 8).next_power_of_two();
+            off = off.div_ceil(align) * align;
+            out.push((off, ty));
+            off += size;
+        }
+        out
+    }
+}
+
+/// `pkg.(*T).M` → `*pkg.T`; `pkg.T.M` → `pkg.T`.
+fn receiver_type_name(method: &str) -> Option<String> {
+    if let Some(i) = method.find(".(*") {
+        let rest = &method[i + 3..];
+        let end = rest.find(").")?;
+        return Some(format!("*{}.{}", &method[..i], &rest[..end]));
+    }
+    let i = method.rfind('.')?;
+    Some(method[..i].to_string())
+}
+
+impl Layout {
+    fn clone_layout(&self) -> Layout {
+        Layout {
+            size: self.size,
+            fields: self.fields.clone(),
+        }
+    }
+}
+
+fn push(fields: &mut Vec<Field>, offset: u64, target: Target) {
+    fields.push(Field { offset, target });
+}
+
+fn embed(fields: &mut Vec<Field>, offset: u64, inner: &Layout) {
+    for f in &inner.fields {
+        fields.push(Field {
+            offset: offset + f.offset,
+            target: f.target.clone(),
+        });
+    }
+}
+
+fn array(fields: &mut Vec<Field>, offset: u64, elem: Arc<Layout>, len: u64) {
+    if elem.fields.is_empty() || len == 0 {
+        return;
+    }
+    if len <= 4 {
+        for k in 0..len {
+            embed(fields, offset + k * elem.size, &elem);
+        }
+    } else {
+        let stride = elem.size;
+        fields.push(Field {
+            offset,
+            target: Target::Array {
+                elem,
+                stride,
+                count: len,
+            },
+        });
+    }
+}
