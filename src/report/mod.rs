@@ -1,0 +1,51 @@
+//! Reports: each module turns an analysis into a table or JSON.
+//!
+//! Tables use comfy-table; JSON types are plain serde structs defined next
+//! to the report that prints them.
+
+pub mod goroutines;
+pub mod histogram;
+pub mod mappings;
+pub mod objects;
+pub mod overview;
+
+use std::io::Write;
+
+use anyhow::Result;
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+
+/// A table with gorefs' common style.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(Cell::new));
+    t
+}
+
+/// Right-align the given columns (numbers).
+pub fn align_right(t: &mut Table, columns: &[usize]) {
+    for &c in columns {
+        if let Some(col) = t.column_mut(c) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    bytesize::ByteSize(n).display().iec().to_string()
+}
+
+pub fn write_json<T: Serialize>(out: &mut dyn Write, v: &T) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn write_table(out: &mut dyn Write, t: &Table) -> Result<()> {
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! gorefs' integration tests: the CLI on the committed test cores.
+//!
+//! Every core under `testdata/cores/<variant>/` comes with the ground truth
+//! its program wrote (`truth.json`) and the runtime's own crash traceback;
+//! the tests assert gorefs reproduces them exactly, on every Go release.
+
+mod bad_input;
+mod heapzoo;
+mod util;
