@@ -26,6 +26,8 @@ pub enum Command {
     Objects(ObjectsArgs),
     /// Goroutines with status, wait reason and stack frames.
     Goroutines(Common),
+    /// GC roots that hold heap objects: globals, stack variables, finalizers, ...
+    Roots(Common),
     /// The process's memory mappings and where gorefs reads each from.
     Mappings(Common),
 }
@@ -86,6 +88,11 @@ pub fn run(args: Args) -> Result<()> {
             let core = open(&c)?;
             let a = analyze(&core)?;
             report::overview::print(&a, c.json, &mut out)
+        }
+        Command::Roots(c) => {
+            let core = open(&c)?;
+            let a = analyze(&core)?;
+            report::roots::print(&a, c.json, &mut out)
         }
         Command::Goroutines(c) => {
             let core = open(&c)?;

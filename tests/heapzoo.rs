@@ -150,10 +150,68 @@ fn overview_reports_version_and_memory() {
         assert_eq!(o["go_version"].as_str(), Some(base), "{}", name(&v));
         let m = &o["memory"];
         let sum = m["heap_spans"].as_u64().unwrap()
+            + m["heap_free"].as_u64().unwrap()
+            + m["heap_released"].as_u64().unwrap()
             + m["stacks"].as_u64().unwrap()
             + m["globals"].as_u64().unwrap()
             + m["other"].as_u64().unwrap();
         assert_eq!(sum, m["total"].as_u64().unwrap(), "{}", name(&v));
         assert!(o["live_objects"].as_u64().unwrap() > 2000, "{}", name(&v));
     }
+}
+
+/// The program's globals are global roots under their Go names; the worker's
+/// buffer is rooted by that goroutine's `local` variable in `main.worker`;
+/// finalizers root their objects.
+#[test]
+fn roots_are_named() {
+    let mut failures = Vec::new();
+    for v in variants() {
+        let truth = truth(&v);
+        let roots = json("roots", &v, &[]);
+        let roots = roots["roots"].as_array().expect("roots");
+        for g in truth["globals"].as_array().expect("globals") {
+            let g = g.as_str().expect("global");
+            if !roots
+                .iter()
+                .any(|r| r["kind"] == "global" && r["name"].as_str() == Some(g))
+            {
+                failures.push(format!("{}: no global root {g}", name(&v)));
+            }
+        }
+        let local = truth["objects"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["name"] == "worker.local"))
+            .and_then(|o| o["address"].as_str())
+            .expect("worker.local");
+        let worker = truth["goroutines"]["ids"]["main.worker"].as_u64();
+        if !roots.iter().any(|r| {
+            r["kind"] == "stack"
+                && r["target"].as_str() == Some(local)
+                && r["function"] == "main.worker"
+                && r["name"] == "local"
+                && r["goroutine"].as_u64() == worker
+        }) {
+            failures.push(format!(
+                "{}: worker.local not rooted by main.worker's local",
+                name(&v)
+            ));
+        }
+        let finalizers = roots
+            .iter()
+            .filter(|r| r["kind"] == "finalizer" && r["type"] == "main.Finalized")
+            .count();
+        if finalizers != 2 {
+            failures.push(format!(
+                "{}: {finalizers} finalizer roots of main.Finalized",
+                name(&v)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

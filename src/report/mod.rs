@@ -8,6 +8,7 @@ pub mod histogram;
 pub mod mappings;
 pub mod objects;
 pub mod overview;
+pub mod roots;
 
 use std::io::Write;
 

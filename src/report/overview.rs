@@ -39,13 +39,18 @@ pub struct Memory {
     pub heap_objects: u64,
     /// ... of which free slots and span tails.
     pub heap_span_free: u64,
-    /// Goroutine stacks (manual spans in the heap arenas).
+    /// Free heap pages still backed by memory.
+    pub heap_free: u64,
+    /// Free heap pages returned to the OS (not resident).
+    pub heap_released: u64,
+    /// Goroutine stacks and other manual spans in the heap arenas.
     pub stacks: u64,
     /// Writable data and bss of the executable.
     pub globals: u64,
-    /// Everything else the core holds (runtime metadata, C memory, ...).
+    /// Writable memory outside the heap arenas and the globals (runtime
+    /// metadata, OS thread stacks, C memory, ...).
     pub other: u64,
-    /// Total memory dumped in the core or backed by zero pages.
+    /// The sum of the above: heap arenas reserved, globals and other.
     pub total: u64,
 }
 
@@ -78,15 +83,35 @@ pub fn build(a: &Analysis<'_>) -> Overview {
     let md = &a.core.md;
     let globals =
         md.edata.0.saturating_sub(md.noptrdata.0) + md.enoptrbss.0.saturating_sub(md.bss.0);
-    let total: u64 = a
-        .core
-        .loaded
-        .image
-        .mappings()
-        .iter()
-        .filter(|m| matches!(m.source, Source::Core | Source::Zero) && m.perms.w)
-        .map(|m| m.end.0.saturating_sub(m.start.0))
-        .sum();
+    let arenas = heap.arena_bases(a.core.mem()).unwrap_or_default();
+    let arena_bytes = heap.layout.heap_arena_bytes;
+    let in_arena = |p: u64| {
+        arenas
+            .iter()
+            .any(|b| b.0 <= p && p < b.0.saturating_add(arena_bytes))
+    };
+    // Writable memory of the core outside the arenas and the globals,
+    // measured page by page at arena granularity.
+    let mut other = 0u64;
+    for m in a.core.loaded.image.mappings() {
+        if !m.perms.w || !matches!(m.source, Source::Core | Source::Zero) {
+            continue;
+        }
+        let mut p = m.start.0;
+        while p < m.end.0 {
+            let next = ((p / arena_bytes) + 1)
+                .saturating_mul(arena_bytes)
+                .min(m.end.0);
+            let globals_range = md.noptrdata.0..md.enoptrbss.0;
+            if !in_arena(p) && !globals_range.contains(&p) {
+                other += next - p;
+            }
+            p = next;
+        }
+    }
+    let pages = heap.page_usage(a.core.mem()).unwrap_or_default();
+    let heap_free = pages.free_pages * PAGE_SIZE;
+    let heap_released = pages.released_pages * PAGE_SIZE;
     let mut by_status = BTreeMap::new();
     for g in &a.goroutines {
         *by_status.entry(g.status.name().to_string()).or_insert(0) += 1;
@@ -117,10 +142,12 @@ pub fn build(a: &Analysis<'_>) -> Overview {
             heap_spans,
             heap_objects,
             heap_span_free: heap_spans.saturating_sub(heap_objects),
+            heap_free,
+            heap_released,
             stacks,
             globals,
-            other: total.saturating_sub(heap_spans + stacks + globals),
-            total,
+            other,
+            total: heap_spans + stacks + heap_free + heap_released + globals + other,
         },
         roots_by_kind,
         warnings: a.warnings.clone(),
@@ -169,6 +196,8 @@ pub fn print(a: &Analysis<'_>, json: bool, out: &mut dyn Write) -> Result<()> {
         ("heap spans in use", m.heap_spans),
         ("  objects", m.heap_objects),
         ("  free slots", m.heap_span_free),
+        ("heap free", m.heap_free),
+        ("heap released", m.heap_released),
         ("goroutine stacks", m.stacks),
         ("globals", m.globals),
         ("other", m.other),

@@ -55,7 +55,32 @@ pub struct HeapLayout {
     pub heap_arena_bytes: u64,
     pub state_in_use: u8,
     pub state_manual: u8,
+    /// `mheap_.heapArenas` (1.25+) or `allArenas`: the heap arenas' indices.
+    pub mheap_arena_list: Option<u64>,
+    /// `mheap_.pages.chunks` and `sizeof(runtime.pallocData)`: the page
+    /// allocator's per-chunk allocated and scavenged bitmaps.
+    pub page_chunks: Option<(u64, u64)>,
 }
+
+/// Pages of the heap arenas by state, from the page allocator.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageUsage {
+    pub arenas: u64,
+    pub allocated_pages: u64,
+    /// Free and still backed by memory.
+    pub free_pages: u64,
+    /// Free and returned to the OS (scavenged).
+    pub released_pages: u64,
+}
+
+/// `pallocChunkBytes`: the page allocator tracks 512 pages per chunk.
+const PALLOC_CHUNK_BYTES: u64 = 4 << 20;
+/// `pallocChunksL2Bits` on 64-bit Linux (48-bit addresses).
+const PALLOC_CHUNKS_L2_BITS: u64 = 13;
+/// Pages per chunk; each bitmap is 512 bits.
+const PALLOC_CHUNK_PAGES: u64 = PALLOC_CHUNK_BYTES / PAGE_SIZE;
+/// Bound on the number of arenas read (4 TiB of heap).
+const MAX_ARENAS: u64 = 1 << 16;
 
 /// Where the pointer/scalar bits of heap objects live: chosen once per core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +333,59 @@ impl Heap {
             on_demand_masks,
             masks: MaskCache::default(),
         })
+    }
+
+    /// Allocated, free and released pages of all heap arenas; `None` when
+    /// the page allocator cannot be read.
+    pub fn page_usage(&self, mem: &dyn Memory) -> Option<PageUsage> {
+        let l = &self.layout;
+        let (chunks_off, palloc_size) = l.page_chunks?;
+        let arenas = self.arena_bases(mem)?;
+        let mut u = PageUsage {
+            arenas: arenas.len() as u64,
+            ..PageUsage::default()
+        };
+        let mut bits = [0u8; 128];
+        for base in arenas {
+            for c in 0..l.heap_arena_bytes / PALLOC_CHUNK_BYTES {
+                let ci = base.0.wrapping_sub(l.arena_base_offset) / PALLOC_CHUNK_BYTES + c;
+                let l2 = mem
+                    .read_ptr(l.mheap_addr + chunks_off + (ci >> PALLOC_CHUNKS_L2_BITS) * 8)
+                    .ok()?;
+                let data = l2 + (ci & ((1 << PALLOC_CHUNKS_L2_BITS) - 1)) * palloc_size;
+                if l2.is_null() || mem.read(data, &mut bits).is_err() {
+                    u.free_pages += PALLOC_CHUNK_PAGES;
+                    continue;
+                }
+                // pallocData = { pallocBits [8]uint64; scavenged [8]uint64 }.
+                for b in 0..64 {
+                    let (alloc, scav) = (bits[b], bits[64 + b]);
+                    u.allocated_pages += u64::from(alloc.count_ones());
+                    u.released_pages += u64::from((!alloc & scav).count_ones());
+                    u.free_pages += u64::from((!alloc & !scav).count_ones());
+                }
+            }
+        }
+        Some(u)
+    }
+
+    /// Base addresses of the heap arenas (`mheap_.heapArenas` / `allArenas`).
+    pub fn arena_bases(&self, mem: &dyn Memory) -> Option<Vec<Addr>> {
+        let l = &self.layout;
+        let list = l.mheap_addr + l.mheap_arena_list?;
+        let (ptr, len) = (mem.read_ptr(list).ok()?, mem.read_u64(list + 8).ok()?);
+        if len > MAX_ARENAS {
+            return None;
+        }
+        (0..len)
+            .map(|i| {
+                let idx = mem.read_u64(ptr + i * 8).ok()?;
+                Some(Addr(
+                    idx.wrapping_mul(l.heap_arena_bytes)
+                        .wrapping_add(l.arena_base_offset),
+                ))
+            })
+            .collect()
     }
 
     pub fn object_count(&self) -> usize {

@@ -115,5 +115,11 @@ pub fn heap_layout(l: &Lookup<'_>) -> Result<HeapLayout, Error> {
         heap_arena_bytes: l.constant_or("runtime.heapArenaBytes", 64 << 20) as u64,
         state_in_use: l.constant_or("runtime.mSpanInUse", 1) as u8,
         state_manual: l.constant_or("runtime.mSpanManual", 2) as u8,
+        mheap_arena_list: mheap
+            .offset("heapArenas")
+            .or_else(|| mheap.offset("allArenas")),
+        page_chunks: mheap
+            .offset("pages.chunks")
+            .zip(l.dwarf.struct_layout("runtime.pallocData").map(|p| p.size)),
     })
 }

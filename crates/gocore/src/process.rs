@@ -156,7 +156,7 @@ impl Core {
             layout: &typing_layout,
             funcs: self,
         };
-        let types = typer.run(&typed_roots);
+        let types = typer.run(&typed_roots, &roots.typed_objects);
         Ok(Analysis {
             core: self,
             rtypes,

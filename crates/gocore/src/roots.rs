@@ -70,6 +70,9 @@ pub struct Roots {
     name_index: std::collections::HashMap<String, u32>,
     /// What could not be read (reported as warnings).
     pub warnings: Vec<String>,
+    /// Objects whose pointer type the runtime recorded (a finalizer's `ot`):
+    /// `(object, *T type descriptor)`.
+    pub typed_objects: Vec<(Addr, Addr)>,
 }
 
 impl Roots {
@@ -180,6 +183,8 @@ pub struct SpecialLayout {
     kind_weak: Option<u8>,
     kind_cleanup: Option<u8>,
     finalizer_fn: u64,
+    /// `specialfinalizer.ot`: the `*T` type of the finalized object.
+    finalizer_ot: Option<u64>,
     weak_handle: Option<u64>,
     /// Offsets of the pointer words of a cleanup special: `fn` (1.24–1.25)
     /// or `cleanup.call/fn/arg` (1.26+).
@@ -263,6 +268,7 @@ impl SpecialLayout {
             kind_weak: kind("runtime._KindSpecialWeakHandle"),
             kind_cleanup: kind("runtime._KindSpecialCleanup"),
             finalizer_fn: l.off(fin, "fn")?,
+            finalizer_ot: fin.offset("ot"),
             weak_handle: weak.and_then(|w| w.offset("handle")),
             cleanup_ptrs,
             allfin: l.global_opt("runtime.allfin"),
@@ -323,6 +329,9 @@ pub fn special_roots(
                     // will be resurrected to run the finalizer: to the user it
                     // is kept alive by its finalizer.
                     roots.push(RootKind::Finalizer, &name, Addr::NULL, user);
+                    if let Some(ot) = l.finalizer_ot.and_then(|o| mem.read_ptr(sp + o).ok()) {
+                        roots.typed_objects.push((user, ot));
+                    }
                 }
             } else if Some(kind) == l.kind_weak {
                 if let Some(h) = l.weak_handle {

@@ -197,7 +197,9 @@ struct State<'a> {
 const MAX_NESTING: u32 = 64;
 
 impl<'a> Typer<'a> {
-    pub fn run(&'a self, roots: &[TypedRoot]) -> HeapTypes {
+    /// Type the heap from `roots` (DWARF-typed values) and `objects` (objects
+    /// and the `*T` descriptor of a pointer to them).
+    pub fn run(&'a self, roots: &[TypedRoot], objects: &[(Addr, Addr)]) -> HeapTypes {
         let n = self.heap.object_count();
         let mut st = State {
             t: self,
@@ -211,6 +213,11 @@ impl<'a> Typer<'a> {
             work: Vec::new(),
         };
         st.fix_header_types();
+        for &(obj, ptr_type) in objects {
+            if let Some(KindDetail::Ptr { elem }) = self.rtype(ptr_type).map(|t| t.detail.clone()) {
+                st.assign(obj, TypeRef::Rt(elem), None);
+            }
+        }
         for r in roots {
             let layout = st.layout(TypeRef::Dw(r.ty), 0);
             st.walk_value(r.addr, &layout, 0);
@@ -378,7 +385,12 @@ impl State<'_> {
             return;
         }
         let count = count.map(|c| (c + skip).min(data_size / size));
-        let covered = size * count.unwrap_or(1).max(1);
+        let covered = match t {
+            // A map or channel type names the object better than the
+            // runtime struct (`runtime.hchan`) other paths reach it as.
+            TypeRef::MapHeader(_) | TypeRef::ChanHeader(_) => data_size + 1,
+            _ => size * count.unwrap_or(1).max(1),
+        };
         if self.fixed[i] {
             // Trust the header's element type; only learn the exact length.
             if self.types[self.obj_type[i] as usize] == Some(t) {
