@@ -4,6 +4,7 @@ use gotypes::{Addr, Memory};
 
 use crate::error::Error;
 use crate::layout::Lookup;
+use crate::pclntab::ModuleTables;
 
 /// A `bitvector{n int32; bytedata *uint8}`: one bit per word.
 #[derive(Debug, Clone, Copy)]
@@ -16,23 +17,8 @@ pub struct Bitvector {
 #[derive(Debug, Clone)]
 pub struct ModuleData {
     pub addr: Addr,
-    pub pc_header: Addr,
-    pub funcnametab: Addr,
-    pub funcnametab_len: u64,
-    pub cutab: Addr,
-    pub cutab_len: u64,
-    pub filetab: Addr,
-    pub filetab_len: u64,
-    pub pctab: Addr,
-    pub pctab_len: u64,
-    pub pclntable: Addr,
-    pub pclntable_len: u64,
-    pub ftab: Addr,
-    pub ftab_len: u64,
-    pub minpc: Addr,
-    pub maxpc: Addr,
-    pub text: Addr,
-    pub etext: Addr,
+    /// The pclntab and text ranges, for `pclntab::Pclntab`.
+    pub tables: ModuleTables,
     pub noptrdata: Addr,
     pub enoptrdata: Addr,
     pub data: Addr,
@@ -43,8 +29,6 @@ pub struct ModuleData {
     pub enoptrbss: Addr,
     pub types: Addr,
     pub etypes: Addr,
-    pub rodata: Addr,
-    pub gofunc: Addr,
     pub gcdatamask: Bitvector,
     pub gcbssmask: Bitvector,
 }
@@ -66,8 +50,7 @@ impl ModuleData {
                 data: mem.read_ptr(o + 8)?,
             })
         };
-        Ok(ModuleData {
-            addr,
+        let tables = ModuleTables {
             pc_header: ptr("pcHeader")?,
             funcnametab: ptr("funcnametab")?,
             funcnametab_len: len("funcnametab")?,
@@ -81,10 +64,16 @@ impl ModuleData {
             pclntable_len: len("pclntable")?,
             ftab: ptr("ftab")?,
             ftab_len: len("ftab")?,
-            minpc: ptr("minpc")?,
-            maxpc: ptr("maxpc")?,
             text: ptr("text")?,
             etext: ptr("etext")?,
+            minpc: ptr("minpc")?,
+            maxpc: ptr("maxpc")?,
+            gofunc: ptr("gofunc")?,
+            rodata: ptr("rodata")?,
+        };
+        Ok(ModuleData {
+            addr,
+            tables,
             noptrdata: ptr("noptrdata")?,
             enoptrdata: ptr("enoptrdata")?,
             data: ptr("data")?,
@@ -95,8 +84,6 @@ impl ModuleData {
             enoptrbss: ptr("enoptrbss")?,
             types: ptr("types")?,
             etypes: ptr("etypes")?,
-            rodata: ptr("rodata")?,
-            gofunc: ptr("gofunc")?,
             gcdatamask: bitvector("gcdatamask")?,
             gcbssmask: bitvector("gcbssmask")?,
         })

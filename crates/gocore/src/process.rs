@@ -18,7 +18,7 @@ use crate::layout::{self, Lookup};
 use crate::loader::{GoVersion, Loaded};
 use crate::mark::{self, MarkBits};
 use crate::moduledata::ModuleData;
-use crate::pclntab::{ModuleTables, Pclntab};
+use crate::pclntab::Pclntab;
 use crate::roots::{self, GlobalNamer, RootKind, Roots, SpecialLayout};
 use crate::stacks;
 use crate::typing::{FuncResolver, HeapTypes, TypedRoot, Typer, TypingLayout};
@@ -66,7 +66,7 @@ impl Core {
             bias: loaded.bias,
         };
         let md = ModuleData::read(&loaded.image, &l)?;
-        let pcln = Pclntab::new(&loaded.image, module_tables(&md))
+        let pcln = Pclntab::new(&loaded.image, md.tables)
             .map_err(|e| Error::Corrupt(format!("pclntab: {e}")))?;
         let green_tea = dwarf.struct_layout("runtime.spanInlineMarkBits").is_some();
         let heap_layout = layout::heap_layout(&l)?;
@@ -199,30 +199,6 @@ impl FuncResolver for Core {
     fn func_for_pc(&self, pc: Addr) -> Option<(Addr, String)> {
         let f = self.pcln.find_func(pc)?;
         Some((f.entry, self.pcln.func_name(&f).to_string()))
-    }
-}
-
-fn module_tables(md: &ModuleData) -> ModuleTables {
-    ModuleTables {
-        pc_header: md.pc_header,
-        funcnametab: md.funcnametab,
-        funcnametab_len: md.funcnametab_len,
-        cutab: md.cutab,
-        cutab_len: md.cutab_len,
-        filetab: md.filetab,
-        filetab_len: md.filetab_len,
-        pctab: md.pctab,
-        pctab_len: md.pctab_len,
-        pclntable: md.pclntable,
-        pclntable_len: md.pclntable_len,
-        ftab: md.ftab,
-        ftab_len: md.ftab_len,
-        text: md.text,
-        etext: md.etext,
-        minpc: md.minpc,
-        maxpc: md.maxpc,
-        gofunc: md.gofunc,
-        rodata: md.rodata,
     }
 }
 
