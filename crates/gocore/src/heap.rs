@@ -33,15 +33,12 @@ pub struct HeapLayout {
     pub mheap_addr: Addr,
     pub mheap_allspans: u64,
     pub mheap_arenas: u64,
-    pub mheap_sweepgen: u64,
     pub span_size: u64,
     pub span_start_addr: u64,
     pub span_npages: u64,
     pub span_freeindex: (u64, u64),
     pub span_nelems: (u64, u64),
     pub span_alloc_bits: u64,
-    pub span_gcmark_bits: u64,
-    pub span_sweepgen: u64,
     pub span_spanclass: u64,
     pub span_state: u64,
     pub span_elemsize: u64,
@@ -448,13 +445,6 @@ impl Heap {
         let objs = &self.objects[lo..hi];
         let k = objs.binary_search(&slot).ok()?;
         Some(ObjId((lo + k) as u32))
-    }
-
-    /// The manual span (stack memory) containing `addr`, if any.
-    pub fn manual_span(&self, addr: Addr) -> Option<&Span> {
-        let i = self.manual_spans.partition_point(|s| s.base <= addr);
-        let s = self.manual_spans.get(i.checked_sub(1)?)?;
-        (addr < s.end()).then_some(s)
     }
 
     /// How to find the pointers in an object.
