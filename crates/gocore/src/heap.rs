@@ -25,6 +25,8 @@ pub const MALLOC_HEADER_SIZE: u64 = 8;
 const MAX_OBJS_PER_SPAN: u64 = 1024;
 /// Refuse absurd `allspans` lengths (the runtime never has this many spans).
 const MAX_SPANS: u64 = 1 << 32;
+/// Span pointers read from `allspans` at a time.
+const SPAN_BATCH: u64 = 1 << 16;
 
 /// Field offsets of `runtime.mheap`, `runtime.mspan` and `runtime.heapArena`,
 /// read from DWARF (see `layout.rs`).
@@ -270,18 +272,24 @@ impl Heap {
         let mut spans = Vec::new();
         let mut manual_spans = Vec::new();
         let mut skipped = 0;
-        let mut ptrs = vec![0u8; (spans_len * 8) as usize];
-        mem.read(spans_ptr, &mut ptrs)?;
-        for chunk in ptrs.chunks_exact(8) {
-            let sp = Addr(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
-            if sp.is_null() || mem.read(sp, &mut raw).is_err() {
-                skipped += 1;
-                continue;
-            }
-            match decode_span(&layout, sp, &raw) {
-                Some(s) if s.state == SpanState::InUse => spans.push(s),
-                Some(s) => manual_spans.push(s),
-                None => {}
+        // Read the span pointers in batches: the length comes from the core
+        // and must not size one allocation.
+        let mut ptrs = vec![0u8; (SPAN_BATCH * 8) as usize];
+        for batch in 0..spans_len.div_ceil(SPAN_BATCH) {
+            let n = (spans_len - batch * SPAN_BATCH).min(SPAN_BATCH);
+            let ptrs = &mut ptrs[..(n * 8) as usize];
+            mem.read(spans_ptr + batch * SPAN_BATCH * 8, ptrs)?;
+            for chunk in ptrs.chunks_exact(8) {
+                let sp = Addr(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+                if sp.is_null() || mem.read(sp, &mut raw).is_err() {
+                    skipped += 1;
+                    continue;
+                }
+                match decode_span(&layout, sp, &raw) {
+                    Some(s) if s.state == SpanState::InUse => spans.push(s),
+                    Some(s) => manual_spans.push(s),
+                    None => {}
+                }
             }
         }
         spans.sort_by_key(|s| s.base);

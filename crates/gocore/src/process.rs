@@ -13,7 +13,7 @@ use gotypes::{Addr, Memory};
 
 use crate::error::Error;
 use crate::goroutines::Goroutine;
-use crate::heap::{Heap, ObjId, PtrMetadata};
+use crate::heap::{Heap, HeapLayout, ObjId, PtrMetadata};
 use crate::layout::{self, Lookup};
 use crate::loader::{GoVersion, Loaded};
 use crate::mark::{self, MarkBits};
@@ -31,6 +31,7 @@ pub struct Core {
     pub experiments: Vec<String>,
     pub md: ModuleData,
     pub pcln: Pclntab,
+    pub heap_layout: HeapLayout,
     pub meta: PtrMetadata,
     pub flavor: AbiFlavor,
     pub warnings: Vec<String>,
@@ -83,6 +84,7 @@ impl Core {
             experiments,
             md,
             pcln,
+            heap_layout,
             meta,
             flavor,
             warnings,
@@ -112,7 +114,7 @@ impl Core {
         let rtypes = TypeReader::new(mem, self.md.types, self.md.etypes, self.flavor);
         let heap = Heap::load(
             mem,
-            layout::heap_layout(&l)?,
+            self.heap_layout.clone(),
             self.meta,
             self.flavor.gcmask_on_demand,
         )?;
@@ -130,9 +132,8 @@ impl Core {
         let func_name = |pc: Addr| self.func_name(pc).map(str::to_string);
         roots::special_roots(mem, &heap, &specials, &func_name, &mut roots);
 
-        let goroutines = stacks::read_all(self, &l)?;
         let mut typed_roots = self.global_typed_roots();
-        stacks::stack_roots(self, &goroutines, &mut roots, &mut typed_roots)?;
+        let goroutines = stacks::read_all(self, &l, &mut roots, &mut typed_roots)?;
         warnings.append(&mut roots.warnings);
         let unwound = goroutines
             .iter()

@@ -1,7 +1,7 @@
 //! Goroutines and their stack roots, named through DWARF.
 //!
 //! `goroutines.rs` and `unwind.rs` find goroutines, frames and live slots;
-//! this module feeds them layouts from DWARF and turns live slots into named
+//! this module feeds them layouts from DWARF, reads every goroutine once, and turns live slots into named
 //! [`Root`]s (`goroutine 17 main.worker local`) and typed roots for typing.
 
 use gotypes::dwarf::{Function, PieceLoc};
@@ -48,8 +48,15 @@ fn g_layout(l: &Lookup<'_>) -> Result<GLayout, Error> {
     })
 }
 
-/// All goroutines of the process, unwound.
-pub fn read_all(core: &Core, l: &Lookup<'_>) -> Result<Vec<Goroutine>, Error> {
+/// All goroutines of the process, unwound, with their stack roots added to
+/// `roots` (named by DWARF variables where possible) and the variables DWARF
+/// describes added to `typed`.
+pub fn read_all(
+    core: &Core,
+    l: &Lookup<'_>,
+    roots: &mut Roots,
+    typed: &mut Vec<TypedRoot>,
+) -> Result<Vec<Goroutine>, Error> {
     let mem = core.mem();
     let layout = g_layout(l)?;
     let allgs = l.global("runtime.allgs")?;
@@ -71,7 +78,7 @@ pub fn read_all(core: &Core, l: &Lookup<'_>) -> Result<Vec<Goroutine>, Error> {
         .map(|t| ThreadRegs::from_user_regs(u64::from(t.pid), &t.regs))
         .collect();
     let unwinder = Unwinder::new(&core.pcln);
-    goroutines::read_goroutines(
+    let gs = goroutines::read_goroutines(
         mem,
         allgs_ptr,
         allglen,
@@ -80,26 +87,9 @@ pub fn read_all(core: &Core, l: &Lookup<'_>) -> Result<Vec<Goroutine>, Error> {
         &unwinder,
         &threads,
     )
-    .map_err(|e| Error::Corrupt(format!("goroutines: {e}")))
-}
-
-/// Stack roots of every goroutine, named by DWARF variables where possible,
-/// plus typed roots for the variables DWARF describes.
-pub fn stack_roots(
-    core: &Core,
-    gs: &[Goroutine],
-    roots: &mut Roots,
-    typed: &mut Vec<TypedRoot>,
-) -> Result<(), Error> {
-    let mem = core.mem();
-    let l = Lookup {
-        dwarf: &core.dwarf,
-        bias: core.loaded.bias,
-    };
-    let layout = g_layout(&l)?;
-    let unwinder = Unwinder::new(&core.pcln);
+    .map_err(|e| Error::Corrupt(format!("goroutines: {e}")))?;
     let mut failed = 0;
-    for g in gs {
+    for g in &gs {
         let sr = goroutines::goroutine_roots(mem, &unwinder, g, &layout);
         if !sr.errors.is_empty() {
             failed += 1;
@@ -111,7 +101,7 @@ pub fn stack_roots(
             "{failed} goroutines had frames whose stack maps could not be read; those frames were scanned conservatively"
         ));
     }
-    Ok(())
+    Ok(gs)
 }
 
 fn add_goroutine_roots(

@@ -94,7 +94,7 @@ struct Field {
 }
 
 /// Where a type keeps the pointers typing follows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Layout {
     size: u64,
     fields: Vec<Field>,
@@ -618,11 +618,12 @@ impl State<'_> {
         match t {
             TypeRef::Rt(a) => self.rt_layout(a, depth),
             TypeRef::Dw(d) => self.dw_layout(d, depth),
-            TypeRef::MapDirectory(_) => Layout {
-                size: 8,
-                fields: Vec::new(),
-            },
-            TypeRef::MapHeader(_) | TypeRef::MapTable(_) | TypeRef::ChanHeader(_) => Layout {
+            // Walked by their own walkers, not by a layout; a directory is
+            // an array of 8-byte table pointers.
+            TypeRef::MapDirectory(_)
+            | TypeRef::MapHeader(_)
+            | TypeRef::MapTable(_)
+            | TypeRef::ChanHeader(_) => Layout {
                 size: 8,
                 fields: Vec::new(),
             },
@@ -680,7 +681,7 @@ impl State<'_> {
     fn dw_layout(&mut self, d: DwarfTypeId, depth: u32) -> Layout {
         let canon = self.t.canonical(d);
         if let TypeRef::Rt(a) = canon {
-            return (*self.layout(TypeRef::Rt(a), depth)).clone_layout();
+            return (*self.layout(TypeRef::Rt(a), depth)).clone();
         }
         let d = self.t.dwarf.resolve_typedefs(d);
         let ty = self.t.dwarf.ty(d).clone();
@@ -824,15 +825,6 @@ fn receiver_type_name(method: &str) -> Option<String> {
     }
     let i = method.rfind('.')?;
     Some(method[..i].to_string())
-}
-
-impl Layout {
-    fn clone_layout(&self) -> Layout {
-        Layout {
-            size: self.size,
-            fields: self.fields.clone(),
-        }
-    }
 }
 
 fn push(fields: &mut Vec<Field>, offset: u64, target: Target) {
