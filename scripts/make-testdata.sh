@@ -17,7 +17,9 @@
 #   build.txt       go version, GOEXPERIMENT, flags, how the core was taken
 #
 # A variant is named go<version>[-<tag>...]; tag "pie" means -buildmode=pie,
-# any other tag is added to GOEXPERIMENT (e.g. go1.24.11-noswissmap).
+# tag "gcore" takes the core with gdb's generate-core-file (as `gcore` does)
+# instead of the kernel, any other tag is added to GOEXPERIMENT (e.g.
+# go1.24.11-noswissmap).
 #
 # Toolchains: $GOREFS_TOOLCHAINS/<version>/go if GOREFS_TOOLCHAINS is set,
 # otherwise $HOME/.cache/gorefs/toolchains/<version>/go, reusing
@@ -36,7 +38,7 @@ OUT="$ROOT/testdata/cores"
 ALL_VARIANTS=(
 	go1.21.13 go1.22.10 go1.23.9 go1.24.11 go1.25.5 go1.26.6 go1.27.3
 	go1.25.5-greenteagc go1.26.6-nogreenteagc go1.24.11-noswissmap
-	go1.21.13-pie go1.27.3-pie
+	go1.21.13-pie go1.27.3-pie go1.23.9-gcore
 )
 
 log() { printf '[make-testdata] %s\n' "$*" >&2; }
@@ -168,7 +170,7 @@ run_heapzoo() {
 # One variant
 
 make_variant() {
-	local variant="$1" ver tags tag exps="" buildmode="" flags=() goroot_ gobin work dest method core
+	local variant="$1" ver tags tag exps="" buildmode="" force_gdb="" flags=() goroot_ gobin work dest method core
 	[[ "$variant" =~ ^go([0-9]+\.[0-9]+(\.[0-9]+)?)(-.*)?$ ]] || die "bad variant name: $variant"
 	ver="${BASH_REMATCH[1]}"
 	tags="${BASH_REMATCH[3]#-}"
@@ -177,6 +179,8 @@ make_variant() {
 		for tag in "${tag_list[@]}"; do
 			if [[ "$tag" == pie ]]; then
 				buildmode=pie
+			elif [[ "$tag" == gcore ]]; then
+				force_gdb=1
 			else
 				exps="${exps:+$exps,}$tag"
 			fi
@@ -199,7 +203,7 @@ make_variant() {
 		"$gobin" build "${flags[@]}" -o "$work/heapzoo" .
 	)
 
-	if kernel_cores_usable; then method=kernel; else method=gdb; fi
+	if [[ -z "$force_gdb" ]] && kernel_cores_usable; then method=kernel; else method=gdb; fi
 	if ! run_heapzoo "$work" "$method"; then
 		if [[ "$method" == kernel ]]; then
 			log "the kernel wrote no core (core_pattern '$CORE_PATTERN'); falling back to gdb"

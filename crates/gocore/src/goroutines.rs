@@ -697,7 +697,15 @@ mod tests {
                 .wait_reason
                 .clone()
                 .unwrap_or_else(|| g.status.name().to_owned());
-            assert_eq!(state, p.state, "{}: goroutine {}", dir.display(), g.id);
+            // gdb takes its core before the SIGQUIT traceback is printed: a
+            // goroutine running then may be runnable by the time of the
+            // traceback.
+            let gcore = dir.to_string_lossy().ends_with("-gcore");
+            let scheduled = |s: &str| s == "running" || s == "runnable";
+            let moved = gcore && scheduled(&state) && scheduled(&p.state);
+            if !moved {
+                assert_eq!(state, p.state, "{}: goroutine {}", dir.display(), g.id);
+            }
             // Frames stopped at an arbitrary instruction are scanned conservatively.
             if g.status == GStatus::Running {
                 assert!(g.regs.is_some(), "goroutine {}: no registers", g.id);
@@ -713,22 +721,14 @@ mod tests {
                 pcln.logical_frames(&l.image, &f.func, f.sym_pc(), &mut logical);
             }
             let ours: Vec<String> = logical.iter().map(|f| print_name(f.name)).collect();
-            assert_eq!(ours, p.funcs, "{}: goroutine {}", dir.display(), g.id);
-            if g.regs.is_some() || g.frames.iter().any(|f| f.conservative) {
-                let r = goroutine_roots(&l.image, &unwinder, g, &lay);
-                eprintln!(
-                    "DEBUG g{} regs={} frames={:?} slots={} objs={} regs={}",
-                    g.id,
-                    g.regs.is_some(),
-                    g.frames
-                        .iter()
-                        .map(|f| (pcln.func_name(&f.func), f.trap, f.conservative))
-                        .collect::<Vec<_>>(),
-                    r.slots.len(),
-                    r.objects.len(),
-                    r.registers.len()
-                );
-            }
+            // A goroutine that ran on may since have been preempted.
+            let theirs: Vec<String> = p
+                .funcs
+                .iter()
+                .skip_while(|f| moved && f.starts_with("runtime.asyncPreempt"))
+                .cloned()
+                .collect();
+            assert_eq!(ours, theirs, "{}: goroutine {}", dir.display(), g.id);
         }
 
         // The worker's 1 MiB buffer is referenced only from its stack frame.

@@ -45,6 +45,9 @@ var (
 	boxes       []*Box[int]        // 5 Box[int]
 	finalized   []*Finalized       // 2 Finalized, each with a finalizer
 	cyc         *Cyc               // 3 Cycs in a 3-cycle
+	holder      *Holder            // retains exactly 12 objects, 744 bytes
+	sharedA     *Shared            // sharedA and sharedB hold the same Shared
+	sharedB     *Shared            //
 )
 
 // Goroutine plumbing.
@@ -197,6 +200,13 @@ type goroutineTruth struct {
 	MainState  string            `json:"main_state"`
 }
 
+// retainedEntry is what a root retains exclusively (its dominator subtree).
+type retainedEntry struct {
+	Root    string `json:"root"`
+	Bytes   int    `json:"bytes"`
+	Objects int    `json:"objects"`
+}
+
 type truth struct {
 	GoVersion        string             `json:"go_version"`
 	GOOS             string             `json:"goos"`
@@ -212,6 +222,7 @@ type truth struct {
 	FinalizersByType map[string]int     `json:"finalizers_by_type"`
 	Cleanups         int                `json:"cleanups"`
 	Weak             int                `json:"weak"`
+	Retained         []retainedEntry    `json:"retained"`
 }
 
 type truthBuilder struct{ t truth }
@@ -342,7 +353,11 @@ func build(b *truthBuilder) {
 	// Channels.
 	payloadCh = make(chan *Payload, 16)
 	for i := 0; i < 10; i++ {
-		payloadCh <- &Payload{Seq: i, Body: "payload"}
+		p := &Payload{Seq: i, Body: "payload"}
+		if i == 0 {
+			b.addObject("payloadCh[0]", unsafe.Pointer(p), "main.Payload")
+		}
+		payloadCh <- p
 	}
 	intCh = make(chan int, 8)
 	for i := 0; i < 3; i++ {
@@ -409,9 +424,32 @@ func build(b *truthBuilder) {
 	b.addType(Cyc{}, 3, unsafe.Sizeof(Cyc{}))
 	b.addObject("cyc", unsafe.Pointer(cyc), "main.Cyc")
 
+	// Exact retention: holder is the only path to 12 objects.
+	holder = &Holder{Leaves: make([]*Leaf, 10)}
+	for i := range holder.Leaves {
+		holder.Leaves[i] = &Leaf{ID: i}
+	}
+	if unsafe.Sizeof(Holder{}) != 24 || unsafe.Sizeof([10]*Leaf{}) != 80 || unsafe.Sizeof(Leaf{}) != 64 {
+		panic("heapzoo: Holder sizes are no longer size classes")
+	}
+	b.addType(Holder{}, 1, unsafe.Sizeof(Holder{}))
+	b.addType(Leaf{}, 10, unsafe.Sizeof(Leaf{}))
+	b.addType([10]*Leaf{}, 1, unsafe.Sizeof([10]*Leaf{}))
+	b.addObject("holder", unsafe.Pointer(holder), "main.Holder")
+	b.addObject("holder.Leaves[3]", unsafe.Pointer(holder.Leaves[3]), "main.Leaf")
+	b.t.Retained = append(b.t.Retained,
+		retainedEntry{Root: "main.holder", Bytes: 24 + 80 + 10*64, Objects: 12},
+		retainedEntry{Root: "main.sharedA", Bytes: 0, Objects: 0},
+		retainedEntry{Root: "main.sharedB", Bytes: 0, Objects: 0})
+	sharedA = &Shared{ID: ival(1), Name: "shared"}
+	sharedB = sharedA
+	b.addType(Shared{}, 1, unsafe.Sizeof(Shared{}))
+	b.addObject("shared", unsafe.Pointer(sharedA), "main.Shared")
+
 	b.addGlobals("registry", "small", "ring", "items", "mids", "heavies", "bigs",
 		"blob", "tinyStrings", "tinies", "payloadCh", "intCh", "boxedAny",
-		"valueAny", "stringer", "closure", "methodVal", "boxes", "finalized", "cyc")
+		"valueAny", "stringer", "closure", "methodVal", "boxes", "finalized", "cyc",
+		"holder", "sharedA", "sharedB")
 	b.t.Finalizers = 2
 	b.t.FinalizersByType = map[string]int{"main.Finalized": 2}
 
@@ -422,10 +460,10 @@ func build(b *truthBuilder) {
 // makeOrphan allocates an Orphan with a finalizer and drops every reference.
 //
 //go:noinline
-func makeOrphan() uintptr {
-	o := &Orphan{ID: ival(1), Name: "orphan"}
+func makeOrphan() (orphan, child uintptr) {
+	o := &Orphan{ID: ival(1), Name: "orphan", Child: &OrphanChild{ID: ival(2), Name: "orphan-child"}}
 	runtime.SetFinalizer(o, func(*Orphan) { orphanFinal.Store(true) })
-	return uintptr(unsafe.Pointer(o))
+	return uintptr(unsafe.Pointer(o)), uintptr(unsafe.Pointer(o.Child))
 }
 
 func startGoroutines() {
@@ -534,13 +572,17 @@ func main() {
 	runtime.GC()
 	debug.SetGCPercent(-1)
 
-	orphan := makeOrphan()
+	orphan, orphanChild := makeOrphan()
 	b.t.Unreachable = append(b.t.Unreachable, unreachableEntry{
 		Name: "orphan", Address: fmt.Sprintf("0x%x", orphan), Type: "main.Orphan",
 		Size: unsafe.Sizeof(Orphan{}), Reason: "finalizer set, no references (allocated after the last GC)",
 	})
 	b.t.Finalizers++
 	b.t.FinalizersByType["main.Orphan"] = 1
+	// The finalizer keeps the Orphan's contents alive (the GC scans them).
+	b.addType(OrphanChild{}, 1, unsafe.Sizeof(OrphanChild{}))
+	b.t.Objects = append(b.t.Objects, objEntry{Name: "orphan.Child",
+		Address: fmt.Sprintf("0x%x", orphanChild), Type: "main.OrphanChild"})
 
 	b.addType(WorkerBuf{}, 1, unsafe.Sizeof(WorkerBuf{}))
 	b.t.Objects = append(b.t.Objects, objEntry{Name: "worker.local",

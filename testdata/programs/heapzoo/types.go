@@ -115,6 +115,32 @@ type Finalized struct {
 
 // Orphan has a finalizer and is otherwise unreachable.
 type Orphan struct {
+	ID    int
+	Name  string
+	Child *OrphanChild
+}
+
+// OrphanChild is referenced only by the Orphan: its finalizer keeps it.
+type OrphanChild struct {
+	ID   int
+	Name string
+}
+
+// Holder is the only path to its Leaves: `holder` retains exactly
+// Holder (24 B) + the [10]*Leaf backing array (80 B) + 10 Leaves (64 B),
+// all exact size classes.
+type Holder struct {
+	Leaves []*Leaf
+}
+
+// Leaf is pointer-free and exactly 64 bytes.
+type Leaf struct {
+	ID  int
+	Pad [7]int64
+}
+
+// Shared is held by two globals, so neither retains it.
+type Shared struct {
 	ID   int
 	Name string
 }

@@ -1,9 +1,12 @@
-//! File contents as one byte slice: a read-only memory map, or an owned buffer
-//! when the file was zstd-compressed (the test data stores cores and binaries
-//! as `.zst`).
+//! File contents as one byte slice: a read-only memory map of the file, or of
+//! a sparse temporary file holding its decompressed contents when it was
+//! zstd-compressed (systemd-coredump and the test data store cores as `.zst`).
+//! Cores are mostly zero pages, so the temporary file costs little disk and
+//! the decompressed core is paged like any mapped core rather than held in
+//! the process's own memory.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Deref;
 use std::path::Path;
 
@@ -24,7 +27,7 @@ const MAX_DECOMPRESSED: u64 = 64 << 30;
 pub enum Bytes {
     /// The file itself, mapped read-only.
     Mapped(Mmap),
-    /// The decompressed contents of a `.zst` file (or a small in-memory image).
+    /// A small in-memory image.
     Owned(Vec<u8>),
 }
 
@@ -62,21 +65,63 @@ impl Bytes {
         // fault (SIGBUS); that is the documented cost of mapping cores that
         // can be many gigabytes, and the same trade-off debuggers make.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        if map.starts_with(&ZSTD_MAGIC) {
-            return decompress(&map)
-                .map(Bytes::Owned)
-                .map_err(|detail| LoadError::Zstd {
-                    path: path.to_path_buf(),
-                    detail,
-                });
+        if !map.starts_with(&ZSTD_MAGIC) {
+            return Ok(Bytes::Mapped(map));
         }
+        let zstd = |detail| LoadError::Zstd {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let mut out = SparseFile::new().map_err(io)?;
+        decompress(&map, &mut out).map_err(zstd)?;
+        let file = out.finish().map_err(io)?;
+        if file.metadata().map_err(io)?.len() == 0 {
+            return Ok(Bytes::Owned(Vec::new()));
+        }
+        // SAFETY: the file is an unlinked temporary only this map refers to.
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
         Ok(Bytes::Mapped(map))
     }
 }
 
-/// Decode every frame of a zstd stream (skippable frames are skipped).
-fn decompress(mut input: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
+/// An unlinked temporary file that skips writing zero pages, leaving holes.
+struct SparseFile {
+    file: File,
+    len: u64,
+}
+
+impl SparseFile {
+    const PAGE: usize = 4096;
+
+    fn new() -> std::io::Result<SparseFile> {
+        Ok(SparseFile {
+            file: tempfile::tempfile()?,
+            len: 0,
+        })
+    }
+
+    /// Append `buf`; whole zero pages become holes.
+    fn append(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        for page in buf.chunks(Self::PAGE) {
+            if page.len() < Self::PAGE || page.iter().any(|&b| b != 0) {
+                self.file.seek(SeekFrom::Start(self.len))?;
+                self.file.write_all(page)?;
+            }
+            self.len += page.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<File> {
+        self.file.set_len(self.len)?;
+        Ok(self.file)
+    }
+}
+
+/// Decode every frame of a zstd stream into `out` (skippable frames are
+/// skipped), refusing more than [`MAX_DECOMPRESSED`] bytes.
+fn decompress(mut input: &[u8], out: &mut SparseFile) -> Result<(), String> {
+    let mut buf = vec![0u8; 1 << 20];
     while !input.is_empty() {
         let mut decoder = match StreamingDecoder::new(&mut input) {
             Ok(d) => d,
@@ -90,26 +135,28 @@ fn decompress(mut input: &[u8]) -> Result<Vec<u8>, String> {
             }
             Err(e) => return Err(format!("bad zstd frame header: {e}")),
         };
-        let declared = decoder.decoder.content_size();
-        if declared > 0 && declared <= MAX_DECOMPRESSED - out.len() as u64 {
-            out.reserve(declared as usize);
-        }
-        let limit = MAX_DECOMPRESSED + 1 - out.len() as u64;
-        (&mut decoder)
-            .take(limit)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("corrupt or truncated zstd data: {e}"))?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
-            return Err(format!(
-                "decompresses to more than {} GiB",
-                MAX_DECOMPRESSED >> 30
-            ));
+        loop {
+            let n = decoder
+                .read(&mut buf)
+                .map_err(|e| format!("corrupt or truncated zstd data: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            if out.len + n as u64 > MAX_DECOMPRESSED {
+                return Err(format!(
+                    "decompresses to more than {} GiB",
+                    MAX_DECOMPRESSED >> 30
+                ));
+            }
+            out.append(&buf[..n]).map_err(|e| {
+                format!("cannot write the decompressed data to a temporary file: {e}")
+            })?;
         }
         if !decoder.decoder.is_finished() {
             return Err("truncated zstd data (the frame ends early)".into());
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -122,14 +169,39 @@ mod tests {
         0x6d, 0x9f, 0x88,
     ];
 
+    fn decompress_to_vec(input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = SparseFile::new().unwrap();
+        decompress(input, &mut out)?;
+        let mut file = out.finish().unwrap();
+        let mut v = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut v).unwrap();
+        Ok(v)
+    }
+
     #[test]
     fn decompresses_and_rejects_truncation() {
-        assert_eq!(decompress(&HELLO).unwrap(), b"hello");
+        assert_eq!(decompress_to_vec(&HELLO).unwrap(), b"hello");
         for cut in 1..HELLO.len() {
-            assert!(decompress(&HELLO[..cut]).is_err(), "cut at {cut}");
+            assert!(decompress_to_vec(&HELLO[..cut]).is_err(), "cut at {cut}");
         }
         let mut two = HELLO.to_vec();
         two.extend_from_slice(&HELLO);
-        assert_eq!(decompress(&two).unwrap(), b"hellohello");
+        assert_eq!(decompress_to_vec(&two).unwrap(), b"hellohello");
+    }
+
+    #[test]
+    fn zero_pages_become_holes_and_read_back_as_zeros() {
+        let mut out = SparseFile::new().unwrap();
+        let mut data = vec![0u8; 3 * SparseFile::PAGE + 10];
+        data[SparseFile::PAGE + 5] = 7;
+        data[3 * SparseFile::PAGE + 9] = 9;
+        out.append(&data[..100]).unwrap();
+        out.append(&data[100..]).unwrap();
+        let mut file = out.finish().unwrap();
+        let mut v = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut v).unwrap();
+        assert_eq!(v, data);
     }
 }
