@@ -1,0 +1,346 @@
+//! Compressed-sparse-row graphs: [`Csr`] owns the adjacency arrays, their
+//! validated construction (from parallel [`Chunk`]s, raw parts or an edge
+//! list) and the transpose (predecessor graph).
+
+use rayon::prelude::*;
+
+use crate::MAX_NODES;
+
+/// A directed graph in compressed-sparse-row form.
+///
+/// The successors of node `v` are `targets[offsets[v]..offsets[v + 1]]`.
+/// Memory is `8 * (n + 1) + 4 * e` bytes; rows may contain duplicates and
+/// self loops, which every algorithm in this crate tolerates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Csr {
+    offsets: Vec<u64>,
+    targets: Vec<u32>,
+}
+
+/// The successors of a contiguous run of source nodes, produced independently
+/// (typically by one parallel worker) and concatenated by [`Csr::from_chunks`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chunk {
+    /// The first source node this chunk describes.
+    pub first_node: u32,
+    /// Out-degree of nodes `first_node..first_node + counts.len()`.
+    pub counts: Vec<u32>,
+    /// Successors of those nodes, row after row (`sum(counts)` entries).
+    pub targets: Vec<u32>,
+}
+
+/// Why a [`Csr`] could not be built from the caller's data.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CsrError {
+    /// The graph would have more nodes than ids below [`crate::NONE`].
+    #[error("{0} nodes is more than the {max} a graph can hold", max = MAX_NODES)]
+    TooManyNodes(usize),
+    /// Chunk `chunk` starts before the previous one ends, or runs past `n`.
+    #[error("chunk {chunk} (nodes {first}..{end}) overlaps its predecessor or exceeds {n} nodes")]
+    ChunkOutOfOrder {
+        chunk: usize,
+        first: usize,
+        end: usize,
+        n: usize,
+    },
+    /// Chunk `chunk`'s counts do not add up to its number of targets.
+    #[error("chunk {chunk}: counts sum to {counts} but it holds {targets} targets")]
+    CountMismatch {
+        chunk: usize,
+        counts: u64,
+        targets: u64,
+    },
+    /// An edge points at a node id `>= n`.
+    #[error("edge target {target} is out of range for {n} nodes")]
+    TargetOutOfRange { target: u32, n: usize },
+    /// Raw offsets are not `n + 1` non-decreasing values from 0 to the edge
+    /// count.
+    #[error("offsets are not a non-decreasing sequence from 0 to the edge count")]
+    BadOffsets,
+}
+
+impl Csr {
+    /// Concatenates chunks of successor rows into one graph with `n` nodes.
+    ///
+    /// `chunks` must be sorted by `first_node` and must not overlap; nodes no
+    /// chunk covers have no successors. Rows and targets are copied in
+    /// parallel straight into the final arrays (no per-node allocation), and
+    /// each chunk is freed as soon as it is copied, so the peak is the final
+    /// graph plus the chunks.
+    pub fn from_chunks(n: usize, chunks: Vec<Chunk>) -> Result<Csr, CsrError> {
+        check_node_count(n)?;
+        // Layout checks are O(chunks); the starting edge of each chunk comes
+        // with them.
+        let mut bases = Vec::with_capacity(chunks.len());
+        let mut covered = 0usize;
+        let mut total = 0u64;
+        for (i, c) in chunks.iter().enumerate() {
+            let first = c.first_node as usize;
+            let end = first + c.counts.len();
+            if first < covered || end > n {
+                return Err(CsrError::ChunkOutOfOrder {
+                    chunk: i,
+                    first,
+                    end,
+                    n,
+                });
+            }
+            covered = end;
+            bases.push(total);
+            total += c.targets.len() as u64;
+        }
+        chunks.par_iter().enumerate().try_for_each(|(i, c)| {
+            let counts: u64 = c.counts.iter().map(|&d| u64::from(d)).sum();
+            if counts != c.targets.len() as u64 {
+                return Err(CsrError::CountMismatch {
+                    chunk: i,
+                    counts,
+                    targets: c.targets.len() as u64,
+                });
+            }
+            check_targets(&c.targets, n)
+        })?;
+
+        let mut offsets = vec![0u64; n + 1];
+        offsets[n] = total;
+        // Chunk i owns offsets[first_i..first_{i+1}]: its own rows, then the
+        // empty rows up to the next chunk (which all start at its end).
+        // Offsets before the first chunk stay 0.
+        let start = chunks.first().map_or(n, |c| c.first_node as usize);
+        let mut rest = &mut offsets[start..n];
+        let mut regions = Vec::with_capacity(chunks.len());
+        for (i, c) in chunks.iter().enumerate() {
+            let end = chunks.get(i + 1).map_or(n, |d| d.first_node as usize);
+            let (region, tail) = rest.split_at_mut(end - c.first_node as usize);
+            regions.push(region);
+            rest = tail;
+        }
+        regions
+            .into_par_iter()
+            .zip(&chunks)
+            .zip(&bases)
+            .for_each(|((region, c), &base)| {
+                let mut at = base;
+                let (rows, gap) = region.split_at_mut(c.counts.len());
+                for (slot, &d) in rows.iter_mut().zip(&c.counts) {
+                    *slot = at;
+                    at += u64::from(d);
+                }
+                gap.fill(at);
+            });
+
+        let mut targets = vec![0u32; to_usize(total)];
+        let mut rest = targets.as_mut_slice();
+        let mut pieces = Vec::with_capacity(chunks.len());
+        for c in &chunks {
+            let (piece, tail) = rest.split_at_mut(c.targets.len());
+            pieces.push(piece);
+            rest = tail;
+        }
+        // Consuming the chunks frees each one right after its copy.
+        pieces
+            .into_par_iter()
+            .zip(chunks)
+            .for_each(|(piece, c)| piece.copy_from_slice(&c.targets));
+        Ok(Csr { offsets, targets })
+    }
+
+    /// Wraps raw CSR arrays after checking them: `offsets` must hold `n + 1`
+    /// non-decreasing values from 0 to `targets.len()`, and every target must
+    /// be below `n`.
+    pub fn from_parts(offsets: Vec<u64>, targets: Vec<u32>) -> Result<Csr, CsrError> {
+        let n = offsets.len().checked_sub(1).ok_or(CsrError::BadOffsets)?;
+        check_node_count(n)?;
+        let ordered = offsets.windows(2).all(|w| w[0] <= w[1]);
+        if offsets[0] != 0 || offsets[n] != targets.len() as u64 || !ordered {
+            return Err(CsrError::BadOffsets);
+        }
+        targets
+            .par_chunks(1 << 20)
+            .try_for_each(|part| check_targets(part, n))?;
+        Ok(Csr { offsets, targets })
+    }
+
+    /// Builds a graph with `n` nodes from `(source, target)` pairs; each row
+    /// keeps the pairs' order. Sequential: meant for tests and small graphs.
+    pub fn from_edges(n: usize, edges: &[(u32, u32)]) -> Result<Csr, CsrError> {
+        check_node_count(n)?;
+        let mut offsets = vec![0u64; n + 1];
+        for &(s, t) in edges {
+            for id in [s, t] {
+                if id as usize >= n {
+                    return Err(CsrError::TargetOutOfRange { target: id, n });
+                }
+            }
+            offsets[s as usize + 1] += 1;
+        }
+        for v in 0..n {
+            offsets[v + 1] += offsets[v];
+        }
+        let mut cursor = offsets.clone();
+        let mut targets = vec![0u32; edges.len()];
+        for &(s, t) in edges {
+            let at = &mut cursor[s as usize];
+            targets[to_usize(*at)] = t;
+            *at += 1;
+        }
+        Ok(Csr { offsets, targets })
+    }
+
+    /// Number of nodes `n`.
+    pub fn node_count(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Number of edges (duplicates included).
+    pub fn edge_count(&self) -> u64 {
+        self.targets.len() as u64
+    }
+
+    /// Successors of `v`.
+    ///
+    /// # Panics
+    /// If `v >= node_count()`.
+    #[inline]
+    pub fn successors(&self, v: u32) -> &[u32] {
+        let v = v as usize;
+        &self.targets[to_usize(self.offsets[v])..to_usize(self.offsets[v + 1])]
+    }
+
+    /// Out-degree of `v`.
+    ///
+    /// # Panics
+    /// If `v >= node_count()`.
+    #[inline]
+    pub fn degree(&self, v: u32) -> u64 {
+        let v = v as usize;
+        self.offsets[v + 1] - self.offsets[v]
+    }
+
+    /// The row offsets (`n + 1` entries).
+    pub fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+
+    /// All edge targets, row after row.
+    pub fn targets(&self) -> &[u32] {
+        &self.targets
+    }
+
+    /// Gives back the raw `(offsets, targets)` arrays.
+    pub fn into_parts(self) -> (Vec<u64>, Vec<u32>) {
+        (self.offsets, self.targets)
+    }
+
+    /// The reverse graph: row `v` lists the sources of edges into `v`, in
+    /// ascending order (with duplicates kept).
+    ///
+    /// A counting sort, O(n + e), with no memory beyond the result. It is
+    /// parallel without atomics: each worker owns a range of target nodes
+    /// (balanced by edge count for the scatter) and scans the whole edge list
+    /// for the edges landing in its range; the extra sequential reads are
+    /// cheap next to the random writes they split up.
+    pub fn transpose(&self) -> Csr {
+        let n = self.node_count();
+        let e = self.targets.len();
+        let parts = if e < (1 << 18) {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, MAX_TRANSPOSE_PARTS)
+        };
+
+        // 1. In-degrees: offsets[t] counts edges into t.
+        let mut offsets = vec![0u64; n + 1];
+        let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
+        split_by_bounds(&mut offsets[..n], &bounds)
+            .into_par_iter()
+            .zip(&bounds[..parts])
+            .for_each(|(counts, &lo)| {
+                for &t in &self.targets {
+                    // Wrapping keeps this one comparison per edge.
+                    if let Some(c) = counts.get_mut((t as usize).wrapping_sub(lo)) {
+                        *c += 1;
+                    }
+                }
+            });
+
+        // 2. Inclusive prefix sums: offsets[t] = end of row t.
+        let mut sum = 0u64;
+        for o in &mut offsets[..n] {
+            sum += *o;
+            *o = sum;
+        }
+        offsets[n] = sum;
+
+        // 3. Scatter from the last edge backwards, decrementing each row's
+        // cursor: rows fill back to front, come out ascending by source, and
+        // offsets[t] ends at the start of row t.
+        let mut bounds = vec![0usize; parts + 1];
+        bounds[parts] = n;
+        for (p, b) in bounds.iter_mut().enumerate().take(parts).skip(1) {
+            let edge = (p * e / parts) as u64;
+            *b = offsets[..n].partition_point(|&end| end <= edge);
+        }
+        let row_start = |v: usize, offsets: &[u64]| if v == 0 { 0 } else { offsets[v - 1] };
+        let edge_bounds: Vec<usize> = bounds
+            .iter()
+            .map(|&b| to_usize(row_start(b, &offsets)))
+            .collect();
+        let mut targets = vec![0u32; e];
+        let out_parts = split_by_bounds(&mut targets, &edge_bounds);
+        let cursor_parts = split_by_bounds(&mut offsets[..n], &bounds);
+        out_parts
+            .into_par_iter()
+            .zip(cursor_parts)
+            .enumerate()
+            .for_each(|(p, (out, cursors))| {
+                let (lo, base) = (bounds[p], edge_bounds[p] as u64);
+                for v in (0..n).rev() {
+                    for &t in self.successors(v as u32).iter().rev() {
+                        if let Some(c) = cursors.get_mut((t as usize).wrapping_sub(lo)) {
+                            *c -= 1;
+                            out[to_usize(*c - base)] = v as u32;
+                        }
+                    }
+                }
+            });
+        Csr { offsets, targets }
+    }
+}
+
+/// More partitions than this only multiply the full scans in
+/// [`Csr::transpose`] without adding memory bandwidth.
+const MAX_TRANSPOSE_PARTS: usize = 8;
+
+fn check_node_count(n: usize) -> Result<(), CsrError> {
+    if n > MAX_NODES {
+        return Err(CsrError::TooManyNodes(n));
+    }
+    Ok(())
+}
+
+fn check_targets(targets: &[u32], n: usize) -> Result<(), CsrError> {
+    match targets.iter().find(|&&t| t as usize >= n) {
+        Some(&target) => Err(CsrError::TargetOutOfRange { target, n }),
+        None => Ok(()),
+    }
+}
+
+/// Splits `s` into the disjoint pieces `s[bounds[i]..bounds[i + 1]]`;
+/// `bounds` must be non-decreasing, starting at 0 and ending at `s.len()`.
+fn split_by_bounds<'a, T>(mut s: &'a mut [T], bounds: &[usize]) -> Vec<&'a mut [T]> {
+    let mut pieces = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for w in bounds.windows(2) {
+        let (piece, tail) = s.split_at_mut(w[1] - w[0]);
+        pieces.push(piece);
+        s = tail;
+    }
+    pieces
+}
+
+/// Edge offsets always index an in-memory array, so they fit in `usize`.
+#[inline]
+pub(crate) fn to_usize(x: u64) -> usize {
+    debug_assert!(usize::try_from(x).is_ok());
+    x as usize
+}

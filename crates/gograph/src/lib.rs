@@ -1,0 +1,56 @@
+//! gograph: the graph engine behind heap analysis, with no knowledge of ELF
+//! or Go.
+//!
+//! Nodes are dense `u32` ids `0..n` (the caller decides what they mean; gorefs
+//! numbers heap objects first, then roots, then one super-root). Graphs may
+//! have 10^8–10^9 nodes, so every structure here is a handful of flat arrays
+//! (no per-node allocation), edge offsets are `u64` (edge counts may exceed
+//! 2^32), and no algorithm recurses (a linked list is a chain of millions).
+//!
+//! Modules:
+//! - [`csr`]: [`Csr`], the compressed-sparse-row graph, its parallel
+//!   construction from chunks and its transpose.
+//! - [`dominators`]: [`Dominators`] (iterative Semi-NCA) and [`Retained`]
+//!   sizes.
+//! - [`domtree`]: [`DomTree`], the dominator tree's children, its iterative
+//!   walk, and retained-by-key totals.
+//! - [`paths`]: breadth-first searches: [`shortest_paths_to`] (paths from the
+//!   nearest sources to a target) and [`bfs_depths`].
+//!
+//! Typical use: build the successor [`Csr`], [`Csr::transpose`] it, run
+//! [`Dominators::compute`], then [`Dominators::retained`] and
+//! [`Dominators::tree`] + [`DomTree::retained_by_key`]:
+//!
+//! ```
+//! use gograph::{Csr, Dominators, NONE};
+//!
+//! // Super-root 3 -> root 2 -> objects 0 and 1; 0 -> 1.
+//! let succs = Csr::from_edges(4, &[(3, 2), (2, 0), (2, 1), (0, 1)])?;
+//! let preds = succs.transpose();
+//! let doms = Dominators::compute(&succs, &preds, 3);
+//! assert_eq!(doms.immediate_dominator(1), Some(2));
+//! let retained = doms.retained(&[16, 32, 0, 0]);
+//! assert_eq!(retained.bytes[2], 48);
+//! assert_eq!(retained.objects[3], 2); // zero-sized roots are not objects
+//! let by_key = doms.tree().retained_by_key(&retained, &[0, 0, NONE, NONE], 1);
+//! assert_eq!(by_key[0].bytes, 48);
+//! # Ok::<(), gograph::CsrError>(())
+//! ```
+
+pub mod csr;
+pub mod dominators;
+pub mod domtree;
+pub mod paths;
+
+pub use csr::{Chunk, Csr, CsrError};
+pub use dominators::{Dominators, DominatorsOf, Retained};
+pub use domtree::{DomTree, KeyTotals, Visit, Walk};
+pub use paths::{bfs_depths, shortest_paths_to, Path};
+
+/// Sentinel for "no node" (unreachable, no dominator, no key). It is never a
+/// valid node id: graphs hold at most [`MAX_NODES`] nodes.
+pub const NONE: u32 = u32::MAX;
+
+/// The largest node count a graph may have, so that every id is below
+/// [`NONE`].
+pub const MAX_NODES: usize = u32::MAX as usize;

@@ -1,0 +1,141 @@
+//! Breadth-first searches: [`shortest_paths_to`] finds the paths from the
+//! nearest source nodes (roots) to a target, [`bfs_depths`] the distance of
+//! every node from a root.
+
+use crate::csr::Csr;
+use crate::NONE;
+
+/// A path from a source node to the target of [`shortest_paths_to`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path {
+    /// The nodes, source first, target last.
+    pub nodes: Vec<u32>,
+    /// `via_extra[i]` tells whether the edge `nodes[i] -> nodes[i + 1]` came
+    /// from the extra (e.g. weak) graph; one entry per edge.
+    pub via_extra: Vec<bool>,
+}
+
+/// The shortest paths from the `max_sources` sources nearest to `target`,
+/// nearest first (ties in BFS discovery order).
+///
+/// Searches backwards from `target` over `preds` (the transpose of the
+/// successor graph) and, when given, `extra_preds` (a second predecessor
+/// graph over the same nodes, e.g. weak references; its edges count like any
+/// other, and a node reached both ways from the same node takes the `preds`
+/// edge). Nodes for which `is_source` holds end paths: they are collected but
+/// not searched past, so no path runs through another source. If `target` is
+/// itself a source the only path is `[target]`. The search stops as soon as
+/// `max_sources` sources are found, so only the nearest part of the graph is
+/// visited.
+///
+/// Allocates O(n) per query: a `u32` next-hop array (zeroed, so the pages the
+/// search never touches cost nothing on Linux) and a one-bit-per-node
+/// extra-edge set, plus a queue of the visited nodes.
+///
+/// # Panics
+/// If `target >= preds.node_count()` or `extra_preds` has a different node
+/// count.
+pub fn shortest_paths_to(
+    preds: &Csr,
+    target: u32,
+    is_source: impl Fn(u32) -> bool,
+    max_sources: usize,
+    extra_preds: Option<&Csr>,
+) -> Vec<Path> {
+    let n = preds.node_count();
+    assert!(
+        (target as usize) < n,
+        "target {target} out of range ({n} nodes)"
+    );
+    if let Some(extra) = extra_preds {
+        assert_eq!(
+            extra.node_count(),
+            n,
+            "extra_preds has a different node count"
+        );
+    }
+    if max_sources == 0 {
+        return Vec::new();
+    }
+    if is_source(target) {
+        return vec![Path {
+            nodes: vec![target],
+            via_extra: Vec::new(),
+        }];
+    }
+
+    // next[v] = (the node after v on its path to the target) + 1; 0 means
+    // unvisited. Ids are below u32::MAX, so the +1 fits.
+    let mut next = vec![0u32; n];
+    let mut extra_edge = vec![0u64; n.div_ceil(64)];
+    next[target as usize] = target + 1;
+    let mut sources = Vec::new();
+    let mut queue = vec![target];
+    let mut head = 0;
+    'search: while let Some(&v) = queue.get(head) {
+        head += 1;
+        for (graph, is_extra) in [(Some(preds), false), (extra_preds, true)] {
+            let Some(graph) = graph else { continue };
+            for &u in graph.successors(v) {
+                let slot = &mut next[u as usize];
+                if *slot != 0 {
+                    continue;
+                }
+                *slot = v + 1;
+                if is_extra {
+                    extra_edge[u as usize / 64] |= 1 << (u % 64);
+                }
+                if is_source(u) {
+                    sources.push(u);
+                    if sources.len() == max_sources {
+                        break 'search;
+                    }
+                } else {
+                    queue.push(u);
+                }
+            }
+        }
+    }
+
+    sources
+        .into_iter()
+        .map(|s| {
+            let mut path = Path::default();
+            let mut v = s;
+            while v != target {
+                path.nodes.push(v);
+                path.via_extra
+                    .push(extra_edge[v as usize / 64] >> (v % 64) & 1 != 0);
+                v = next[v as usize] - 1;
+            }
+            path.nodes.push(target);
+            path
+        })
+        .collect()
+}
+
+/// Breadth-first distance (in edges) from `root` to every node of `g`;
+/// [`NONE`] for nodes it does not reach. O(n + e), 4 bytes per node plus the
+/// queue.
+///
+/// # Panics
+/// If `root >= g.node_count()`.
+pub fn bfs_depths(g: &Csr, root: u32) -> Vec<u32> {
+    let n = g.node_count();
+    assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
+    let mut depth = vec![NONE; n];
+    depth[root as usize] = 0;
+    let mut queue = vec![root];
+    let mut head = 0;
+    while let Some(&v) = queue.get(head) {
+        head += 1;
+        let d = depth[v as usize] + 1;
+        for &u in g.successors(v) {
+            if depth[u as usize] == NONE {
+                depth[u as usize] = d;
+                queue.push(u);
+            }
+        }
+    }
+    depth
+}

@@ -1,0 +1,218 @@
+//! Retained sizes, the dominator tree and its walk, and retained-by-key
+//! totals: hand-computed small graphs plus brute force on random graphs.
+
+mod common;
+
+use common::{arb_graph, graphs};
+use gograph::{DomTree, Dominators, KeyTotals, Retained, Visit, NONE};
+use proptest::prelude::*;
+
+fn dominators(n: usize, edges: &[(u32, u32)]) -> Dominators {
+    let (succs, preds) = graphs(n, edges);
+    Dominators::compute(&succs, &preds, 0)
+}
+
+/// Brute force: every node's size is charged to itself and each of its
+/// dominators.
+fn brute_retained(doms: &Dominators, size: &[u64]) -> Retained {
+    let n = doms.node_count();
+    let mut r = Retained {
+        bytes: vec![0; n],
+        objects: vec![0; n],
+    };
+    for v in (0..n as u32).filter(|&v| doms.is_reachable(v)) {
+        for d in std::iter::once(v).chain(doms.dominators_of(v)) {
+            r.bytes[d as usize] += size[v as usize];
+            r.objects[d as usize] += u32::from(size[v as usize] > 0);
+        }
+    }
+    r
+}
+
+/// Brute force: a node counts for its key unless a strict dominator has the
+/// same key.
+fn brute_by_key(doms: &Dominators, r: &Retained, key: &[u32], n_keys: usize) -> Vec<KeyTotals> {
+    let mut totals = vec![KeyTotals::default(); n_keys];
+    for v in (0..doms.node_count() as u32).filter(|&v| doms.is_reachable(v)) {
+        let k = key[v as usize];
+        if k != NONE && !doms.dominators_of(v).any(|d| key[d as usize] == k) {
+            totals[k as usize].bytes += r.bytes[v as usize];
+            totals[k as usize].objects += u64::from(r.objects[v as usize]);
+        }
+    }
+    totals
+}
+
+#[test]
+fn diamond_charges_shared_child_to_fork() {
+    // 0 (root, size 0) -> 1 (fork) -> 2, 3 -> 4 (shared); 4 -> 5 (private).
+    let edges = [(0, 1), (1, 2), (1, 3), (2, 4), (3, 4), (4, 5)];
+    let doms = dominators(6, &edges);
+    let size = [0, 10, 20, 30, 40, 50];
+    let r = doms.retained(&size);
+    assert_eq!(r.bytes, vec![150, 150, 20, 30, 90, 50]);
+    assert_eq!(r.objects, vec![5, 5, 1, 1, 2, 1]);
+}
+
+#[test]
+fn unreachable_nodes_retain_nothing() {
+    // 2 and 3 are garbage; 3 points into the live graph.
+    let edges = [(0, 1), (3, 1), (2, 3)];
+    let doms = dominators(4, &edges);
+    let r = doms.retained(&[0, 8, 16, 32]);
+    assert_eq!(r.bytes, vec![8, 8, 0, 0]);
+    assert_eq!(r.objects, vec![1, 1, 0, 0]);
+}
+
+#[test]
+fn tree_children_and_walk() {
+    let edges = [(0, 1), (1, 2), (1, 3), (2, 4), (3, 4), (4, 5), (0, 6)];
+    let tree = dominators(8, &edges).tree();
+    assert_eq!(tree.root(), 0);
+    assert_eq!(tree.children(0), &[1, 6]);
+    assert_eq!(tree.children(1), &[2, 3, 4]);
+    assert_eq!(tree.children(4), &[5]);
+    assert_eq!(tree.children(7), &[] as &[u32]); // unreachable
+    let walk: Vec<Visit> = tree.walk().collect();
+    use Visit::{Enter as E, Exit as X};
+    let expected = [
+        E(0),
+        E(1),
+        E(2),
+        X(2),
+        E(3),
+        X(3),
+        E(4),
+        E(5),
+        X(5),
+        X(4),
+        X(1),
+        E(6),
+        X(6),
+        X(0),
+    ];
+    assert_eq!(walk, expected);
+}
+
+#[test]
+fn walk_of_single_node_and_deep_chain() {
+    let tree = DomTree::from_idom(&[0, NONE], 0);
+    assert_eq!(
+        tree.walk().collect::<Vec<_>>(),
+        [Visit::Enter(0), Visit::Exit(0)]
+    );
+
+    let n = 100_000u32;
+    let edges: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
+    let tree = dominators(n as usize, &edges).tree();
+    let mut walk = tree.walk();
+    for v in 0..n {
+        assert_eq!(walk.next(), Some(Visit::Enter(v)));
+    }
+    for v in (0..n).rev() {
+        assert_eq!(walk.next(), Some(Visit::Exit(v)));
+    }
+    assert_eq!(walk.next(), None);
+}
+
+#[test]
+fn by_key_counts_nested_holders_once() {
+    // root 0 -> list head 1 -> 2 -> 3 (all key 1, a linked list), each list
+    // node owns a payload (4, 5, 6; key 0). 0 -> 7 (key 1) shares payload 6
+    // with list node 3, so 6 is dominated by the root only.
+    let edges = [
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (1, 4),
+        (2, 5),
+        (3, 6),
+        (0, 7),
+        (7, 6),
+    ];
+    let doms = dominators(8, &edges);
+    let size = [0, 16, 16, 16, 100, 200, 400, 8];
+    let key = [NONE, 1, 1, 1, 0, 0, 0, 1];
+    let r = doms.retained(&size);
+    assert_eq!(r.bytes[1], 16 * 3 + 100 + 200);
+    let totals = doms.tree().retained_by_key(&r, &key, 3);
+    // Key 1: the list (counted once, through its head) and node 7.
+    assert_eq!(
+        totals[1],
+        KeyTotals {
+            bytes: 348 + 8,
+            objects: 5 + 1
+        }
+    );
+    // Key 0: each payload once (none nests in another).
+    assert_eq!(
+        totals[0],
+        KeyTotals {
+            bytes: 700,
+            objects: 3
+        }
+    );
+    assert_eq!(totals[2], KeyTotals::default());
+    assert_eq!(totals, brute_by_key(&doms, &r, &key, 3));
+}
+
+#[test]
+fn by_key_long_list_counted_once() {
+    let n = 100_000u32;
+    let edges: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
+    let doms = dominators(n as usize, &edges);
+    let mut size = vec![24u64; n as usize];
+    size[0] = 0;
+    let mut key = vec![1u32; n as usize];
+    key[0] = NONE;
+    let r = doms.retained(&size);
+    let totals = doms.tree().retained_by_key(&r, &key, 2);
+    let list = u64::from(n - 1);
+    assert_eq!(
+        totals[1],
+        KeyTotals {
+            bytes: 24 * list,
+            objects: list
+        }
+    );
+    assert_eq!(totals[0], KeyTotals::default());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn retained_matches_brute_force((n, edges) in arb_graph(120), seed in any::<u64>()) {
+        let doms = dominators(n, &edges);
+        // Sizes 0..=3 (so some nodes are not objects), keys 0..3 or none.
+        let mut rng = common::XorShift(seed | 1);
+        let size: Vec<u64> = (0..n).map(|_| rng.next() % 4).collect();
+        let key: Vec<u32> = (0..n)
+            .map(|_| match rng.below(4) { 3 => NONE, k => k })
+            .collect();
+        let r = doms.retained(&size);
+        prop_assert_eq!(&r, &brute_retained(&doms, &size));
+        let totals = doms.tree().retained_by_key(&r, &key, 3);
+        prop_assert_eq!(totals, brute_by_key(&doms, &r, &key, 3));
+    }
+
+    #[test]
+    fn walk_visits_tree_in_order((n, edges) in arb_graph(120)) {
+        let doms = dominators(n, &edges);
+        let tree = doms.tree();
+        let mut stack = Vec::new();
+        let mut entered = 0;
+        for visit in tree.walk() {
+            match visit {
+                Visit::Enter(v) => {
+                    prop_assert_eq!(stack.last().copied(), doms.immediate_dominator(v));
+                    stack.push(v);
+                    entered += 1;
+                }
+                Visit::Exit(v) => prop_assert_eq!(stack.pop(), Some(v)),
+            }
+        }
+        prop_assert!(stack.is_empty());
+        prop_assert_eq!(entered, doms.preorder().len());
+    }
+}
