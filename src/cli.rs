@@ -2,11 +2,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use gocore::heap::ObjId;
+use gocore::model::HeapModel;
 use gocore::process::Core;
+use gocore::Addr;
 
+use crate::cache;
 use crate::report;
+use crate::report::view::View;
 
 /// Offline heap analysis of Go core dumps: what is keeping this memory alive?
 #[derive(Parser, Debug)]
@@ -25,11 +30,93 @@ pub enum Command {
     /// Every live object: address, type, size.
     Objects(ObjectsArgs),
     /// Goroutines with status, wait reason and stack frames.
-    Goroutines(Common),
+    Goroutines(GoroutinesArgs),
     /// GC roots that hold heap objects: globals, stack variables, finalizers, ...
     Roots(Common),
     /// The process's memory mappings and where gorefs reads each from.
     Mappings(Common),
+    /// What each root, type or package keeps alive (retained sizes from the dominator tree).
+    Retained(RetainedArgs),
+    /// The shortest reference chains from the nearest GC roots to an object.
+    PathToRoot(PathArgs),
+    /// The chain of objects that exclusively keep an object alive, nearest first.
+    Dominators(TargetArgs),
+    /// Who refers to an object: objects (with the field) and roots.
+    Refs(TargetArgs),
+    /// An object's fields with names, types and values.
+    Inspect(TargetArgs),
+}
+
+/// Index control for commands that use the reference graph.
+#[derive(ClapArgs, Debug)]
+pub struct IndexArgs {
+    /// Neither read nor write the index (re-analyse the core).
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct GoroutinesArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also show the heap each goroutine's stack alone keeps alive.
+    #[arg(long)]
+    pub retained: bool,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+/// What `retained` groups by.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetainedBy {
+    Root,
+    Type,
+    Package,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct RetainedArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Group by root (variables, goroutine stacks, finalizers), by type (all
+    /// objects of a type together) or by package.
+    #[arg(long, value_enum, default_value = "root")]
+    pub by: RetainedBy,
+    /// Show the N largest.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+/// `[CORE [EXE]] ADDR`: an object of a core; the last core analysed when
+/// only the address is given.
+#[derive(ClapArgs, Debug)]
+pub struct TargetArgs {
+    /// [CORE [EXE]] ADDR: the core and binary (default: the last analysed)
+    /// and any address inside the object (hex).
+    #[arg(num_args = 1..=3, required = true, value_name = "[CORE [EXE]] ADDR")]
+    pub args: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct PathArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Paths from the N nearest distinct roots.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub roots: usize,
+    /// Paths from every root that reaches the object.
+    #[arg(long)]
+    pub all_roots: bool,
+    /// Also follow weak references (weak pointers, unique handles).
+    #[arg(long)]
+    pub include_weak: bool,
 }
 
 /// Arguments every command takes.
@@ -94,10 +181,43 @@ pub fn run(args: Args) -> Result<()> {
             let a = analyze(&core)?;
             report::roots::print(&a, c.json, &mut out)
         }
-        Command::Goroutines(c) => {
-            let core = open(&c)?;
+        Command::Goroutines(g) => {
+            let core = open(&g.common)?;
             let a = analyze(&core)?;
-            report::goroutines::print(&a, c.json, &mut out)
+            let model = g
+                .retained
+                .then(|| cache::model(&core, &g.common.core, Some(&a), g.index.no_index))
+                .transpose()?;
+            report::goroutines::print(&a, model.as_ref(), g.common.json, &mut out)
+        }
+        Command::Retained(r) => {
+            let core = open(&r.common)?;
+            let model = cache::model(&core, &r.common.core, None, r.index.no_index)?;
+            report::retained::print(&model, r.by, r.top, r.common.json, &mut out)
+        }
+        Command::PathToRoot(p) => {
+            let t = Target::open(&p.target)?;
+            let max = if p.all_roots { usize::MAX } else { p.roots };
+            report::paths::path_to_root(
+                &t.view()?,
+                t.object,
+                max,
+                p.include_weak,
+                p.target.json,
+                &mut out,
+            )
+        }
+        Command::Dominators(a) => {
+            let t = Target::open(&a)?;
+            report::paths::dominators(&t.view()?, t.object, a.json, &mut out)
+        }
+        Command::Refs(a) => {
+            let t = Target::open(&a)?;
+            report::paths::refs(&t.view()?, t.object, a.json, &mut out)
+        }
+        Command::Inspect(a) => {
+            let t = Target::open(&a)?;
+            report::inspect::print(&t.view()?, t.object, a.json, &mut out)
         }
         Command::Histogram(h) => {
             let core = open(&h.common)?;
@@ -118,7 +238,59 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn analyze(core: &Core) -> Result<gocore::process::Analysis<'_>> {
+/// An object of a core named on the command line, with the core's model.
+struct Target {
+    core: Core,
+    model: HeapModel,
+    object: ObjId,
+}
+
+impl Target {
+    fn open(a: &TargetArgs) -> Result<Target> {
+        let (core_path, exe, addr) = match a.args.as_slice() {
+            [addr] => {
+                let (core, exe) = cache::last_core()?;
+                eprintln!("gorefs: using {} (the last core analysed)", core.display());
+                (core, Some(exe), addr)
+            }
+            [core, addr] => (PathBuf::from(core), None, addr),
+            [core, exe, addr] => (PathBuf::from(core), Some(PathBuf::from(exe)), addr),
+            _ => bail!("expected [CORE [EXE]] ADDR"),
+        };
+        let addr = parse_addr(addr)?;
+        let core = open(&Common {
+            core: core_path.clone(),
+            exe,
+            json: a.json,
+        })?;
+        let model = cache::model(&core, &core_path, None, a.index.no_index)?;
+        let object = model.find_object(addr).with_context(|| {
+            format!(
+                "{addr} is not inside any heap object of {}",
+                core_path.display()
+            )
+        })?;
+        Ok(Target {
+            core,
+            model,
+            object,
+        })
+    }
+
+    fn view(&self) -> Result<View<'_>> {
+        View::new(&self.core, &self.model)
+    }
+}
+
+/// `0xc000123`, `c000123`.
+fn parse_addr(s: &str) -> Result<Addr> {
+    let hex = s.trim().trim_start_matches("0x").trim_start_matches("0X");
+    u64::from_str_radix(hex, 16)
+        .map(Addr)
+        .map_err(|_| anyhow::anyhow!("{s:?} is not a hexadecimal address"))
+}
+
+pub fn analyze(core: &Core) -> Result<gocore::process::Analysis<'_>> {
     let a = core.analyze().context("cannot analyse the heap")?;
     for w in &a.warnings {
         eprintln!("gorefs: warning: {w}");

@@ -4,6 +4,7 @@
 //! core, hand the analysis to a report in `report/`, print one clear line on
 //! error.
 
+mod cache;
 mod cli;
 mod report;
 

@@ -5,5 +5,6 @@
 //! the tests assert gorefs reproduces them exactly, on every Go release.
 
 mod bad_input;
+mod graph;
 mod heapzoo;
 mod util;

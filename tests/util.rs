@@ -21,8 +21,12 @@ pub fn variants() -> Vec<PathBuf> {
     v
 }
 
+/// gorefs with its index cache in the build directory, shared by the tests
+/// (indexes are written atomically, so parallel tests may share it).
 pub fn gorefs() -> Command {
-    Command::cargo_bin("gorefs").expect("gorefs binary")
+    let mut c = Command::cargo_bin("gorefs").expect("gorefs binary");
+    c.env("GOREFS_CACHE_DIR", env!("CARGO_TARGET_TMPDIR"));
+    c
 }
 
 /// Run `gorefs <cmd> --json core exe` on a variant and parse the output.

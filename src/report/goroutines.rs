@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use gocore::model::HeapModel;
 use gocore::process::Analysis;
 use serde::Serialize;
 
@@ -17,6 +18,11 @@ pub struct GoroutineRow {
     pub frames: Vec<FrameRow>,
     pub created_by: Option<String>,
     pub unwind_error: Option<String>,
+    /// Heap kept alive by this goroutine's stack alone (`--retained`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_objects: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -28,8 +34,20 @@ pub struct FrameRow {
     pub inlined: bool,
 }
 
-pub fn rows(a: &Analysis<'_>) -> Vec<GoroutineRow> {
+pub fn rows(a: &Analysis<'_>, model: Option<&HeapModel>) -> Vec<GoroutineRow> {
     let pcln = &a.core.pcln;
+    // Goroutine id → its node in the reference graph.
+    let nodes: std::collections::HashMap<u64, u32> = model
+        .map(|m| {
+            m.retained_by_root(true)
+                .into_iter()
+                .filter_map(|e| match m.node(e.node) {
+                    gocore::query::Node::Root(r) => Some((r.goroutine?, e.node)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut logical = Vec::new();
     a.goroutines
         .iter()
@@ -61,13 +79,28 @@ pub fn rows(a: &Analysis<'_>) -> Vec<GoroutineRow> {
                     )
                 }),
                 unwind_error: g.unwind_error.clone(),
+                retained_bytes: model.map(|m| nodes.get(&g.id).map_or(0, |&v| m.retained_bytes(v))),
+                retained_objects: model
+                    .map(|m| nodes.get(&g.id).map_or(0, |&v| m.retained_objects(v))),
             }
         })
         .collect()
 }
 
-pub fn print(a: &Analysis<'_>, json: bool, out: &mut dyn Write) -> Result<()> {
-    let rows = rows(a);
+pub fn print(
+    a: &Analysis<'_>,
+    model: Option<&HeapModel>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut rows = rows(a, model);
+    if model.is_some() {
+        rows.sort_by(|x, y| {
+            y.retained_bytes
+                .cmp(&x.retained_bytes)
+                .then(x.id.cmp(&y.id))
+        });
+    }
     if json {
         return write_json(out, &serde_json::json!({ "goroutines": rows }));
     }
@@ -76,7 +109,15 @@ pub fn print(a: &Analysis<'_>, json: bool, out: &mut dyn Write) -> Result<()> {
             Some(w) => format!("{}, {w}", g.status),
             None => g.status.to_string(),
         };
-        writeln!(out, "goroutine {} [{state}]:", g.id)?;
+        match (g.retained_bytes, g.retained_objects) {
+            (Some(b), Some(n)) => writeln!(
+                out,
+                "goroutine {} [{state}]: retains {} in {n} objects",
+                g.id,
+                super::human_bytes(b)
+            )?,
+            _ => writeln!(out, "goroutine {} [{state}]:", g.id)?,
+        }
         for f in &g.frames {
             writeln!(out, "  {}\n      {}:{}", f.function, f.file, f.line)?;
         }

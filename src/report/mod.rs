@@ -5,10 +5,14 @@
 
 pub mod goroutines;
 pub mod histogram;
+pub mod inspect;
 pub mod mappings;
 pub mod objects;
 pub mod overview;
+pub mod paths;
+pub mod retained;
 pub mod roots;
+pub mod view;
 
 use std::io::Write;
 

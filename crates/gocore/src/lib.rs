@@ -7,15 +7,20 @@
 //! every object). `process` runs the pipeline; per-version behaviour is
 //! chosen once there (see `heap::PtrMetadata`, `gotypes::rtype::AbiFlavor`).
 
+pub mod describe;
 pub mod error;
 pub mod goroutines;
+pub mod graph;
 pub mod heap;
+pub mod index;
 pub mod layout;
 pub mod loader;
 pub mod mark;
+pub mod model;
 pub mod moduledata;
 pub mod pclntab;
 pub mod process;
+pub mod query;
 pub mod roots;
 pub mod stacks;
 pub mod typing;

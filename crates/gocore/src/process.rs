@@ -95,7 +95,7 @@ impl Core {
         &self.loaded.image
     }
 
-    fn lookup(&self) -> Lookup<'_> {
+    pub(crate) fn lookup(&self) -> Lookup<'_> {
         Lookup {
             dwarf: &self.dwarf,
             bias: self.loaded.bias,
@@ -108,10 +108,15 @@ impl Core {
         Some(self.pcln.func_name(&f))
     }
 
+    /// A reader of the binary's runtime type descriptors.
+    pub fn type_reader(&self) -> TypeReader<'_> {
+        TypeReader::new(self.mem(), self.md.types, self.md.etypes, self.flavor)
+    }
+
     pub fn analyze(&self) -> Result<Analysis<'_>, Error> {
         let mem = self.mem();
         let l = self.lookup();
-        let rtypes = TypeReader::new(mem, self.md.types, self.md.etypes, self.flavor);
+        let rtypes = self.type_reader();
         let heap = Heap::load(
             mem,
             self.heap_layout.clone(),
@@ -149,7 +154,6 @@ impl Core {
         let typing_layout = typing_layout(&l);
         let typer = Typer {
             mem,
-            heap: &heap,
             rtypes: &rtypes,
             dwarf: &self.dwarf,
             types_base: self.md.types,
@@ -157,7 +161,7 @@ impl Core {
             layout: &typing_layout,
             funcs: self,
         };
-        let types = typer.run(&typed_roots, &roots.typed_objects);
+        let types = typer.run(&heap, &typed_roots, &roots.typed_objects);
         Ok(Analysis {
             core: self,
             rtypes,
@@ -203,7 +207,7 @@ impl FuncResolver for Core {
     }
 }
 
-fn typing_layout(l: &Lookup<'_>) -> TypingLayout {
+pub(crate) fn typing_layout(l: &Lookup<'_>) -> TypingLayout {
     let d = l.dwarf;
     TypingLayout {
         hmap: d

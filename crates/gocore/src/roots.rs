@@ -32,6 +32,16 @@ pub enum RootKind {
 }
 
 impl RootKind {
+    pub const ALL: [RootKind; 7] = [
+        RootKind::Global,
+        RootKind::Stack,
+        RootKind::Finalizer,
+        RootKind::Cleanup,
+        RootKind::WeakHandle,
+        RootKind::Queued,
+        RootKind::Runtime,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RootKind::Global => "global",
@@ -73,6 +83,10 @@ pub struct Roots {
     /// Objects whose pointer type the runtime recorded (a finalizer's `ot`):
     /// `(object, *T type descriptor)`.
     pub typed_objects: Vec<(Addr, Addr)>,
+    /// Weak references `(handle, object)`: the weak handle (`weak.Pointer`,
+    /// `unique`) holds the object's address as a `uintptr`, which the GC does
+    /// not follow.
+    pub weak_refs: Vec<(Addr, Addr)>,
 }
 
 impl Roots {
@@ -342,6 +356,7 @@ pub fn special_roots(
                             Addr::NULL,
                             handle,
                         );
+                        roots.weak_refs.push((handle, user));
                     }
                 }
             } else if Some(kind) == l.kind_cleanup {

@@ -139,24 +139,28 @@ impl HeapTypes {
     /// The name as Go prints it with `%T`; backing arrays as `[N]T`.
     pub fn display_name(&self, id: ObjId, heap: &Heap) -> String {
         let t = self.obj_type[id.index()] as usize;
-        if t == 0 {
-            let s = heap.span_of_object(id);
-            return if s.noscan() {
-                format!("unknown {} B noscan", s.elemsize)
-            } else {
-                format!("unknown {} B", s.elemsize)
-            };
-        }
-        let n = self.obj_count[id.index()];
-        if n == 0 {
-            self.names[t].clone()
-        } else {
-            format!("[{n}]{}", self.names[t])
-        }
+        let s = heap.span_of_object(id);
+        display_name(
+            (t != 0).then(|| self.names[t].as_str()),
+            self.obj_count[id.index()],
+            s.elemsize,
+            s.noscan(),
+        )
     }
 
     pub fn is_typed(&self, id: ObjId) -> bool {
         self.obj_type[id.index()] != 0
+    }
+}
+
+/// How reports name an object's type: `T`, `[count]T` for a backing array,
+/// or, untyped, `unknown <size> B` (`noscan` when it holds no pointers).
+pub fn display_name(name: Option<&str>, count: u32, size: u64, noscan: bool) -> String {
+    match name {
+        None if noscan => format!("unknown {size} B noscan"),
+        None => format!("unknown {size} B"),
+        Some(name) if count == 0 => name.to_string(),
+        Some(name) => format!("[{count}]{name}"),
     }
 }
 
@@ -168,7 +172,6 @@ pub struct TypedRoot {
 
 pub struct Typer<'a> {
     pub mem: &'a dyn Memory,
-    pub heap: &'a Heap,
     pub rtypes: &'a TypeReader<'a>,
     pub dwarf: &'a DwarfInfo,
     /// `moduledata.types`: base of `DW_AT_go_runtime_type` offsets.
@@ -182,6 +185,7 @@ pub struct Typer<'a> {
 /// Work state of one typing run.
 struct State<'a> {
     t: &'a Typer<'a>,
+    heap: &'a Heap,
     interned: HashMap<TypeRef, u32>,
     types: Vec<Option<TypeRef>>,
     obj_type: Vec<u32>,
@@ -199,10 +203,16 @@ const MAX_NESTING: u32 = 64;
 impl<'a> Typer<'a> {
     /// Type the heap from `roots` (DWARF-typed values) and `objects` (objects
     /// and the `*T` descriptor of a pointer to them).
-    pub fn run(&'a self, roots: &[TypedRoot], objects: &[(Addr, Addr)]) -> HeapTypes {
-        let n = self.heap.object_count();
+    pub fn run(
+        &'a self,
+        heap: &'a Heap,
+        roots: &[TypedRoot],
+        objects: &[(Addr, Addr)],
+    ) -> HeapTypes {
+        let n = heap.object_count();
         let mut st = State {
             t: self,
+            heap,
             interned: HashMap::new(),
             types: vec![None],
             obj_type: vec![0; n],
@@ -240,7 +250,7 @@ impl<'a> Typer<'a> {
 
     /// A DWARF type, or its runtime descriptor when it has one (descriptors
     /// carry `%T` names and map layouts).
-    fn canonical(&self, d: DwarfTypeId) -> TypeRef {
+    pub(crate) fn canonical(&self, d: DwarfTypeId) -> TypeRef {
         // Check the typedef itself first: `map[K]V` and `chan T` are typedefs
         // of pointers to runtime structs, and only the typedef carries the
         // map or channel type descriptor.
@@ -329,7 +339,7 @@ impl State<'_> {
 
     /// Objects whose type the runtime recorded (Go 1.22+).
     fn fix_header_types(&mut self) {
-        let heap = self.t.heap;
+        let heap = self.heap;
         for i in 0..heap.object_count() {
             let id = ObjId(i as u32);
             let s = heap.span_of_object(id);
@@ -366,7 +376,7 @@ impl State<'_> {
 
     /// Record that the object at `p` holds a `t` (or `count` of them).
     fn assign(&mut self, p: Addr, t: TypeRef, count: Option<u64>) {
-        let heap = self.t.heap;
+        let heap = self.heap;
         let Some(id) = heap.find_object(p) else {
             return;
         };
@@ -415,7 +425,7 @@ impl State<'_> {
         let Some(t) = self.types[self.obj_type[i] as usize] else {
             return;
         };
-        let heap = self.t.heap;
+        let heap = self.heap;
         let start = heap.user_addr(id);
         let end = heap.slot(id) + heap.size(id);
         match t {
@@ -508,7 +518,7 @@ impl State<'_> {
     }
 
     fn closure(&mut self, fv: Addr) {
-        let heap = self.t.heap;
+        let heap = self.heap;
         let Some(id) = heap.find_object(fv) else {
             return; // static funcval of a top-level function
         };
@@ -582,7 +592,7 @@ impl State<'_> {
             return;
         };
         // Pointer-free elements live inside the hchan allocation itself.
-        if buf.is_null() || self.t.heap.find_object(buf) == Some(id) {
+        if buf.is_null() || self.heap.find_object(buf) == Some(id) {
             return;
         }
         if let Some(elem) = self.chan_elem(chan) {
@@ -746,7 +756,12 @@ impl State<'_> {
             .filter_map(|v| Some((v.closure_offset?, v.ty?)))
             .collect();
         if vars.is_empty() {
-            vars = self.closure_vars_by_order(&f.name);
+            vars = self
+                .t
+                .closure_vars_by_order(&f.name)
+                .into_iter()
+                .map(|(off, ty, _)| (off, ty))
+                .collect();
         }
         let mut fields = Vec::new();
         let mut size = 8;
@@ -765,13 +780,7 @@ impl State<'_> {
     /// parameter of `T.M`.
     fn method_value_layout(&mut self, entry: Addr, depth: u32) -> Option<Layout> {
         let (_, name) = self.t.funcs.func_for_pc(entry)?;
-        let method = name.strip_suffix("-fm")?;
-        let recv = match self.t.dwarf.function_by_name(method) {
-            Some(f) => f.vars.iter().find(|v| v.is_param)?.ty?,
-            // T.M itself may be inlined everywhere: name the receiver type
-            // from the symbol, `pkg.(*T).M` → `*pkg.T`, `pkg.T.M` → `pkg.T`.
-            None => self.t.dwarf.type_by_name(&receiver_type_name(method)?)?,
-        };
+        let recv = self.t.method_value_receiver(name.strip_suffix("-fm")?)?;
         let l = self.layout(self.t.canonical(recv), depth + 1);
         let mut fields = Vec::new();
         embed(&mut fields, 8, &l);
@@ -782,14 +791,25 @@ impl State<'_> {
     }
 }
 
-impl State<'_> {
+impl<'a> Typer<'a> {
+    /// The receiver type of the method `method` (`pkg.(*T).M`), bound by a
+    /// method value.
+    pub(crate) fn method_value_receiver(&self, method: &str) -> Option<DwarfTypeId> {
+        match self.dwarf.function_by_name(method) {
+            Some(f) => f.vars.iter().find(|v| v.is_param)?.ty,
+            // T.M itself may be inlined everywhere: name the receiver type
+            // from the symbol, `pkg.(*T).M` → `*pkg.T`, `pkg.T.M` → `pkg.T`.
+            None => self.dwarf.type_by_name(&receiver_type_name(method)?),
+        }
+    }
+
     /// Go 1.21–1.22 emit no `DW_AT_go_closure_offset`. The compiler lays
     /// captured variables out in order from offset 8 with natural alignment
     /// (`typecheck.ClosureType`); a closure's captured variables are the ones
     /// its enclosing function also declares (`x`, or `&x` when captured by
     /// reference).
-    fn closure_vars_by_order(&self, name: &str) -> Vec<(u64, DwarfTypeId)> {
-        let dwarf = self.t.dwarf;
+    pub(crate) fn closure_vars_by_order(&self, name: &str) -> Vec<(u64, DwarfTypeId, &'a str)> {
+        let dwarf = self.dwarf;
         let Some(f) = dwarf.function_by_name(name) else {
             return Vec::new();
         };
@@ -809,7 +829,7 @@ impl State<'_> {
             let size = dwarf.ty(ty).size.unwrap_or(8);
             let align = size.clamp(1, 8).next_power_of_two();
             off = off.div_ceil(align) * align;
-            out.push((off, ty));
+            out.push((off, ty, v.name.as_str()));
             off += size;
         }
         out

@@ -45,6 +45,12 @@ impl DwarfTypeId {
     fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id as a number, stable for one binary (indexes store it); turn it
+    /// back into an id with [`DwarfInfo::type_id`].
+    pub fn to_raw(self) -> u32 {
+        self.0
+    }
 }
 
 /// A DWARF type DIE.
@@ -358,6 +364,11 @@ impl DwarfInfo {
 
     /// A type by id. Ids come from this `DwarfInfo`; a foreign id that is out
     /// of range yields the placeholder [`TypeShape::Unknown`] type.
+    /// The id of a number from [`DwarfTypeId::to_raw`], if it names a type.
+    pub fn type_id(&self, raw: u32) -> Option<DwarfTypeId> {
+        ((raw as usize) < self.types.len()).then_some(DwarfTypeId(raw))
+    }
+
     pub fn ty(&self, id: DwarfTypeId) -> &DwarfType {
         self.types
             .get(id.index())

@@ -1,0 +1,241 @@
+//! The reference graph of the live heap, its roots as named nodes, and the
+//! dominator tree over it: who keeps what alive, and how much.
+//!
+//! Node numbering (all `u32`, see [`gograph`]):
+//! - `0..n_objects`: heap objects, by [`ObjId`] (address order);
+//! - then one node per named root ([`RootNode`]): a global variable, a stack
+//!   variable of one goroutine's function, a finalizer, ...; the stack
+//!   variables of a goroutine hang below one node for the goroutine, so a
+//!   goroutine dominates what only its stack keeps alive;
+//! - last, the super-root, pointing to every top-level root node.
+//!
+//! Edges are the pointers the GC follows (the same pointer bits marking
+//! uses), so reachability from the super-root is exactly liveness. Field
+//! names are not stored: a query names the few edges it prints by reading
+//! the source object ([`crate::describe`]). Weak references (weak handles)
+//! are kept apart and never count as retention.
+
+use std::collections::HashMap;
+
+use gograph::{Chunk, Csr, Dominators, Retained};
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::heap::ObjId;
+use crate::process::Analysis;
+use crate::roots::RootKind;
+use crate::Addr;
+
+/// A named source of references: one node of the graph above the objects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RootNode {
+    pub kind: RootKind,
+    /// Index into [`HeapGraph::names`]: the variable, or a description.
+    pub name: u32,
+    /// The goroutine of a stack variable or goroutine node.
+    pub goroutine: Option<u64>,
+    /// Index into [`HeapGraph::names`]: the function of a stack variable.
+    pub function: Option<u32>,
+    /// A goroutine node (parent of the goroutine's stack variables).
+    pub is_goroutine: bool,
+}
+
+/// Where a root node's reference is stored, for naming the first step of a
+/// path (`main.registry` may be a struct whose field holds the pointer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootSlot {
+    pub node: u32,
+    /// Address of the pointer (null when it is not stored in named memory).
+    pub slot: Addr,
+    pub object: ObjId,
+}
+
+/// The live heap as a graph, with dominators and retained sizes.
+pub struct HeapGraph {
+    pub n_objects: u32,
+    pub root_nodes: Vec<RootNode>,
+    pub names: Vec<String>,
+    pub root_slots: Vec<RootSlot>,
+    pub succ: Csr,
+    pub pred: Csr,
+    /// Weak references, as predecessor lists: row `v` lists the weak handles
+    /// that refer to object `v`.
+    pub weak_pred: Csr,
+    pub idom: Vec<u32>,
+    pub retained: Retained,
+}
+
+/// Objects per parallel work unit when extracting edges.
+const CHUNK: usize = 4096;
+
+impl HeapGraph {
+    /// Build the graph of the analysed heap and compute its dominators.
+    pub fn build(a: &Analysis<'_>) -> Result<HeapGraph, Error> {
+        let heap = &a.heap;
+        let mem = a.core.mem();
+        let n_objects = heap.object_count();
+        let too_big = |n: usize| Error::Corrupt(format!("{n} graph nodes is more than 2^32"));
+        let n_objects_u32 = u32::try_from(n_objects).map_err(|_| too_big(n_objects))?;
+
+        let (root_nodes, names, root_edges, root_slots) = root_nodes(a, n_objects_u32);
+        let n_roots = root_nodes.len();
+        let n = n_objects + n_roots + 1;
+        let super_root = u32::try_from(n - 1).map_err(|_| too_big(n))?;
+
+        let mut chunks: Vec<Chunk> = (0..n_objects.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let first = c * CHUNK;
+                let last = (first + CHUNK).min(n_objects);
+                let mut chunk = Chunk {
+                    first_node: first as u32,
+                    counts: Vec::with_capacity(last - first),
+                    targets: Vec::new(),
+                };
+                for i in first..last {
+                    let id = ObjId(i as u32);
+                    let before = chunk.targets.len();
+                    if a.is_live(id) {
+                        heap.for_each_pointer(mem, &a.rtypes, id, |_, p| {
+                            if let Some(t) = heap.find_object(p) {
+                                // Skip self references and runs of pointers
+                                // into one object (a slice's data word
+                                // repeated, a struct pointing twice).
+                                if t != id && chunk.targets.last() != Some(&t.0) {
+                                    chunk.targets.push(t.0);
+                                }
+                            }
+                        });
+                    }
+                    chunk.counts.push((chunk.targets.len() - before) as u32);
+                }
+                chunk
+            })
+            .collect();
+
+        // Root nodes' rows, in node order, then the super-root's.
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];
+        for &(from, to) in &root_edges {
+            rows[(from - n_objects_u32) as usize].push(to);
+        }
+        let mut top = Vec::new();
+        for (i, r) in root_nodes.iter().enumerate() {
+            if r.kind != RootKind::Stack || r.is_goroutine {
+                top.push(n_objects_u32 + i as u32);
+            }
+        }
+        rows.push(top);
+        let mut root_chunk = Chunk {
+            first_node: n_objects_u32,
+            counts: Vec::with_capacity(rows.len()),
+            targets: Vec::new(),
+        };
+        for mut row in rows {
+            row.sort_unstable();
+            row.dedup();
+            root_chunk.counts.push(row.len() as u32);
+            root_chunk.targets.extend(row);
+        }
+        chunks.push(root_chunk);
+        let succ = Csr::from_chunks(n, chunks).map_err(graph_error)?;
+        let pred = succ.transpose();
+
+        let weak: Vec<(u32, u32)> = a
+            .roots
+            .weak_refs
+            .iter()
+            .filter_map(|&(h, o)| Some((heap.find_object(o)?.0, heap.find_object(h)?.0)))
+            .collect();
+        let weak_pred = Csr::from_edges(n, &weak).map_err(graph_error)?;
+
+        let dom = Dominators::compute(&succ, &pred, super_root);
+        let sizes: Vec<u64> = (0..n)
+            .map(|v| {
+                if v < n_objects && dom.is_reachable(v as u32) {
+                    heap.size(ObjId(v as u32))
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let retained = dom.retained(&sizes);
+        let (idom, _) = dom.into_parts();
+        Ok(HeapGraph {
+            n_objects: n_objects_u32,
+            root_nodes,
+            names,
+            root_slots,
+            succ,
+            pred,
+            weak_pred,
+            idom,
+            retained,
+        })
+    }
+}
+
+fn graph_error(e: gograph::CsrError) -> Error {
+    Error::Corrupt(format!("reference graph: {e}"))
+}
+
+type RootParts = (Vec<RootNode>, Vec<String>, Vec<(u32, u32)>, Vec<RootSlot>);
+
+/// One node per distinct named root, one per goroutine with stack roots, and
+/// the edges from root nodes (to objects, and from goroutines to their
+/// variables).
+fn root_nodes(a: &Analysis<'_>, n_objects: u32) -> RootParts {
+    let mut names = a.roots.names.clone();
+    let mut nodes: Vec<RootNode> = Vec::new();
+    let mut index: HashMap<RootNode, u32> = HashMap::new();
+    let mut edges = Vec::new();
+    let mut slots = Vec::new();
+    let mut goroutine_names: HashMap<u64, u32> = HashMap::new();
+    let mut node_of = |node: RootNode, nodes: &mut Vec<RootNode>| -> u32 {
+        if let Some(&i) = index.get(&node) {
+            return i;
+        }
+        let i = n_objects + nodes.len() as u32;
+        index.insert(node.clone(), i);
+        nodes.push(node);
+        i
+    };
+    for r in &a.roots.roots {
+        let Some(obj) = a.heap.find_object(r.target) else {
+            continue;
+        };
+        let node = node_of(
+            RootNode {
+                kind: r.kind,
+                name: r.name,
+                goroutine: r.goroutine,
+                function: r.function,
+                is_goroutine: false,
+            },
+            &mut nodes,
+        );
+        if let (RootKind::Stack, Some(gid)) = (r.kind, r.goroutine) {
+            let name = *goroutine_names.entry(gid).or_insert_with(|| {
+                names.push(format!("goroutine {gid}"));
+                (names.len() - 1) as u32
+            });
+            let g = node_of(
+                RootNode {
+                    kind: RootKind::Stack,
+                    name,
+                    goroutine: Some(gid),
+                    function: None,
+                    is_goroutine: true,
+                },
+                &mut nodes,
+            );
+            edges.push((g, node));
+        }
+        edges.push((node, obj.0));
+        slots.push(RootSlot {
+            node,
+            slot: r.slot,
+            object: obj,
+        });
+    }
+    (nodes, names, edges, slots)
+}

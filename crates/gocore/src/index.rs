@@ -1,0 +1,430 @@
+//! The on-disk index of an analysed core: a [`HeapModel`] saved once so later
+//! queries on the same core load it instead of re-analysing.
+//!
+//! Format (little-endian): the magic `GOREFSIX`, a format version, the
+//! [`Identity`] of the core and binary it was built from, then the model's
+//! arrays, each as a `u64` length followed by raw elements. Loading checks
+//! every length against the bytes left, so a truncated or foreign file is an
+//! error ([`IndexError`]), never a panic or a huge allocation. Predecessor
+//! lists are recomputed on load (a transpose is cheaper than reading them).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use gograph::{Csr, Retained};
+use gotypes::dwarf::DwarfInfo;
+
+use crate::graph::{HeapGraph, RootNode, RootSlot};
+use crate::heap::ObjId;
+use crate::model::{HeapModel, Objects};
+use crate::roots::RootKind;
+use crate::typing::{TypeRef, TypeRef2};
+use crate::Addr;
+
+const MAGIC: &[u8; 8] = b"GOREFSIX";
+/// Bump when the layout below changes; older indexes are then rebuilt.
+const FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot read or write the index {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} is not a gorefs index of this version")]
+    Foreign(PathBuf),
+    #[error("the index {0} is truncated or corrupt")]
+    Corrupt(PathBuf),
+}
+
+/// Which core and binary an index describes: paths, sizes and modification
+/// times, so a rewritten core is never answered from a stale index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub core: PathBuf,
+    pub core_size: u64,
+    pub core_mtime_ns: u64,
+    pub exe: PathBuf,
+    pub exe_size: u64,
+    pub exe_mtime_ns: u64,
+}
+
+impl Identity {
+    pub fn of(core: &Path, exe: &Path) -> std::io::Result<Identity> {
+        let stat = |p: &Path| -> std::io::Result<(PathBuf, u64, u64)> {
+            let p = fs::canonicalize(p)?;
+            let m = fs::metadata(&p)?;
+            let mtime = m
+                .modified()?
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            Ok((p, m.len(), mtime))
+        };
+        let (core, core_size, core_mtime_ns) = stat(core)?;
+        let (exe, exe_size, exe_mtime_ns) = stat(exe)?;
+        Ok(Identity {
+            core,
+            core_size,
+            core_mtime_ns,
+            exe,
+            exe_size,
+            exe_mtime_ns,
+        })
+    }
+
+    /// A file name for this identity's index (a hash of all its fields).
+    pub fn file_name(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        FORMAT.hash(&mut h);
+        format!("{:016x}.gorefs-index", h.finish())
+    }
+}
+
+/// Write `model` to `path` (atomically: a temporary file renamed over it).
+pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexError> {
+    let io = |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = Writer(Vec::new());
+    w.0.extend_from_slice(MAGIC);
+    w.u32(FORMAT);
+    w.str(&id.core.to_string_lossy());
+    w.u64(id.core_size);
+    w.u64(id.core_mtime_ns);
+    w.str(&id.exe.to_string_lossy());
+    w.u64(id.exe_size);
+    w.u64(id.exe_mtime_ns);
+
+    let o = &model.objects;
+    w.u64s(&o.slot);
+    w.u64s(&o.size);
+    w.bytes(&o.flags);
+    w.u32s(&o.type_index);
+    w.u32s(&o.count);
+    w.u64(model.types.len() as u64);
+    for t in &model.types {
+        let (tag, payload) = encode_type(*t);
+        w.0.push(tag);
+        w.u64(payload);
+    }
+    w.strs(&model.type_names);
+
+    let g = &model.graph;
+    w.u32(g.n_objects);
+    w.u64(g.root_nodes.len() as u64);
+    for r in &g.root_nodes {
+        w.0.push(r.kind as u8);
+        w.u32(r.name);
+        w.u64(r.goroutine.unwrap_or(u64::MAX));
+        w.u32(r.function.unwrap_or(u32::MAX));
+        w.0.push(u8::from(r.is_goroutine));
+    }
+    w.strs(&g.names);
+    w.u64(g.root_slots.len() as u64);
+    for s in &g.root_slots {
+        w.u32(s.node);
+        w.u64(s.slot.0);
+        w.u32(s.object.0);
+    }
+    w.u64s(g.succ.offsets());
+    w.u32s(g.succ.targets());
+    w.u64s(g.weak_pred.offsets());
+    w.u32s(g.weak_pred.targets());
+    w.u32s(&g.idom);
+    w.u64s(&g.retained.bytes);
+    w.u32s(&g.retained.objects);
+
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(&w.0).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Read the index at `path` if it was built from exactly `id`; `Ok(None)`
+/// when it describes another core or binary, or another format version.
+pub fn load(
+    path: &Path,
+    id: &Identity,
+    dwarf: &DwarfInfo,
+) -> Result<Option<HeapModel>, IndexError> {
+    let bytes = fs::read(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let corrupt = || IndexError::Corrupt(path.to_path_buf());
+    let mut r = Reader {
+        buf: &bytes,
+        pos: 0,
+    };
+    if r.take(8).ok_or_else(corrupt)? != MAGIC {
+        return Err(IndexError::Foreign(path.to_path_buf()));
+    }
+    if r.u32().ok_or_else(corrupt)? != FORMAT {
+        return Ok(None);
+    }
+    let stored = (|| {
+        Some(Identity {
+            core: PathBuf::from(r.str()?),
+            core_size: r.u64()?,
+            core_mtime_ns: r.u64()?,
+            exe: PathBuf::from(r.str()?),
+            exe_size: r.u64()?,
+            exe_mtime_ns: r.u64()?,
+        })
+    })()
+    .ok_or_else(corrupt)?;
+    if &stored != id {
+        return Ok(None);
+    }
+    read_model(&mut r, dwarf).map(Some).ok_or_else(corrupt)
+}
+
+fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
+    let objects = Objects {
+        slot: r.u64s()?,
+        size: r.u64s()?,
+        flags: r.bytes()?.to_vec(),
+        type_index: r.u32s()?,
+        count: r.u32s()?,
+    };
+    let n = objects.slot.len();
+    if [
+        objects.size.len(),
+        objects.flags.len(),
+        objects.type_index.len(),
+        objects.count.len(),
+    ]
+    .iter()
+    .any(|&l| l != n)
+    {
+        return None;
+    }
+    let n_types = r.len(9)?;
+    let mut types = Vec::with_capacity(n_types);
+    for _ in 0..n_types {
+        let tag = r.take(1)?[0];
+        let payload = r.u64()?;
+        types.push(decode_type(tag, payload, dwarf)?);
+    }
+    let type_names = r.strs()?;
+    if type_names.len() != types.len()
+        || objects
+            .type_index
+            .iter()
+            .any(|&t| t as usize >= types.len())
+    {
+        return None;
+    }
+
+    let n_objects = r.u32()?;
+    let n_roots = r.len(18)?;
+    let mut root_nodes = Vec::with_capacity(n_roots);
+    for _ in 0..n_roots {
+        let kind = root_kind(r.take(1)?[0])?;
+        let name = r.u32()?;
+        let goroutine = Some(r.u64()?).filter(|&g| g != u64::MAX);
+        let function = Some(r.u32()?).filter(|&f| f != u32::MAX);
+        let is_goroutine = r.take(1)?[0] != 0;
+        root_nodes.push(RootNode {
+            kind,
+            name,
+            goroutine,
+            function,
+            is_goroutine,
+        });
+    }
+    let names = r.strs()?;
+    let n_slots = r.len(16)?;
+    let mut root_slots = Vec::with_capacity(n_slots);
+    for _ in 0..n_slots {
+        root_slots.push(RootSlot {
+            node: r.u32()?,
+            slot: Addr(r.u64()?),
+            object: ObjId(r.u32()?),
+        });
+    }
+    let succ = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
+    let weak_pred = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
+    let idom = r.u32s()?;
+    let retained = Retained {
+        bytes: r.u64s()?,
+        objects: r.u32s()?,
+    };
+    let nodes = n_objects as usize + n_roots + 1;
+    let names_ok = root_nodes.iter().all(|rn| {
+        (rn.name as usize) < names.len() && rn.function.is_none_or(|f| (f as usize) < names.len())
+    });
+    let slots_ok = root_slots
+        .iter()
+        .all(|s| (s.node as usize) < nodes && s.object.index() < n);
+    if n_objects as usize != n
+        || succ.node_count() != nodes
+        || weak_pred.node_count() != nodes
+        || idom.len() != nodes
+        || idom
+            .iter()
+            .any(|&d| d != gograph::NONE && d as usize >= nodes)
+        || retained.bytes.len() != nodes
+        || retained.objects.len() != nodes
+        || !names_ok
+        || !slots_ok
+        || r.pos != r.buf.len()
+    {
+        return None;
+    }
+    let pred = succ.transpose();
+    Some(HeapModel {
+        objects,
+        types,
+        type_names,
+        graph: HeapGraph {
+            n_objects,
+            root_nodes,
+            names,
+            root_slots,
+            succ,
+            pred,
+            weak_pred,
+            idom,
+            retained,
+        },
+    })
+}
+
+fn encode_type(t: Option<TypeRef>) -> (u8, u64) {
+    match t {
+        None => (0, 0),
+        Some(TypeRef::Rt(a)) => (1, a.0),
+        Some(TypeRef::Dw(d)) => (2, u64::from(d.to_raw())),
+        Some(TypeRef::MapHeader(a)) => (3, a.0),
+        Some(TypeRef::MapDirectory(a)) => (4, a.0),
+        Some(TypeRef::MapTable(a)) => (5, a.0),
+        Some(TypeRef::ChanHeader(TypeRef2::Rt(a))) => (6, a.0),
+        Some(TypeRef::ChanHeader(TypeRef2::Dw(d))) => (7, u64::from(d.to_raw())),
+        Some(TypeRef::Closure(a)) => (8, a.0),
+        Some(TypeRef::StringData) => (9, 0),
+    }
+}
+
+/// `None` (outer) when the tag is unknown or a DWARF id is out of range.
+fn decode_type(tag: u8, payload: u64, dwarf: &DwarfInfo) -> Option<Option<TypeRef>> {
+    let dw = || dwarf.type_id(u32::try_from(payload).ok()?);
+    Some(Some(match tag {
+        0 => return Some(None),
+        1 => TypeRef::Rt(Addr(payload)),
+        2 => TypeRef::Dw(dw()?),
+        3 => TypeRef::MapHeader(Addr(payload)),
+        4 => TypeRef::MapDirectory(Addr(payload)),
+        5 => TypeRef::MapTable(Addr(payload)),
+        6 => TypeRef::ChanHeader(TypeRef2::Rt(Addr(payload))),
+        7 => TypeRef::ChanHeader(TypeRef2::Dw(dw()?)),
+        8 => TypeRef::Closure(Addr(payload)),
+        9 => TypeRef::StringData,
+        _ => return None,
+    }))
+}
+
+fn root_kind(b: u8) -> Option<RootKind> {
+    RootKind::ALL.into_iter().find(|&k| k as u8 == b)
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn strs(&mut self, v: &[String]) {
+        self.u64(v.len() as u64);
+        for s in v {
+            self.str(s);
+        }
+    }
+    fn u32s(&mut self, v: &[u32]) {
+        self.u64(v.len() as u64);
+        self.0.reserve(v.len() * 4);
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn u64s(&mut self, v: &[u64]) {
+        self.u64(v.len() as u64);
+        self.0.reserve(v.len() * 8);
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A count of elements of at least `min_size` bytes each, checked
+    /// against the bytes left so it cannot size a huge allocation.
+    fn len(&mut self, min_size: usize) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n.checked_mul(min_size)? <= self.buf.len() - self.pos).then_some(n)
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.len(1)?;
+        self.take(n)
+    }
+    fn str(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
+    }
+    fn strs(&mut self) -> Option<Vec<String>> {
+        let n = self.len(8)?;
+        (0..n).map(|_| self.str()).collect()
+    }
+    fn u32s(&mut self) -> Option<Vec<u32>> {
+        let n = self.len(4)?;
+        let raw = self.take(n * 4)?;
+        Some(
+            raw.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
+    }
+    fn u64s(&mut self) -> Option<Vec<u64>> {
+        let n = self.len(8)?;
+        let raw = self.take(n * 8)?;
+        Some(
+            raw.chunks_exact(8)
+                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+        )
+    }
+}

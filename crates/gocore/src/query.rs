@@ -1,0 +1,422 @@
+//! Questions about the analysed heap, answered from a [`HeapModel`] and the
+//! core's memory: the shortest paths from roots to an object, the chain of
+//! objects that dominate it, who refers to it, and retained totals by root,
+//! type and package.
+//!
+//! Edges carry no field names; each step a query prints is named here by
+//! reading the referring object and asking [`Describer`] what lives at the
+//! offset of the pointer.
+
+use gograph::{shortest_paths_to, DomTree, KeyTotals, NONE};
+use gotypes::Memory;
+
+use crate::describe::Describer;
+use crate::graph::RootNode;
+use crate::heap::ObjId;
+use crate::model::HeapModel;
+use crate::process::Core;
+use crate::roots::RootKind;
+use crate::typing::TypeRef;
+use crate::Addr;
+
+/// A node of the graph: a heap object or a named root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node<'m> {
+    Object(ObjId),
+    Root(&'m RootNode),
+    /// The super-root above every root.
+    All,
+}
+
+/// One step of a path: the object reached and the field of the previous
+/// node (object or root) that points to it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub object: ObjId,
+    pub field: String,
+    /// The reference is weak (a weak handle): it does not keep the object.
+    pub weak: bool,
+}
+
+/// A path from a root to an object.
+#[derive(Debug, Clone)]
+pub struct RootPath {
+    /// The root's node id.
+    pub root: u32,
+    pub steps: Vec<Step>,
+}
+
+/// What one node retains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetainedEntry {
+    pub node: u32,
+    pub bytes: u64,
+    pub objects: u64,
+}
+
+/// Retained totals of every type, or every package (see
+/// [`HeapModel::retained_by_type`]).
+#[derive(Debug, Clone)]
+pub struct GroupTotals {
+    pub name: String,
+    /// Live objects in the group.
+    pub count: u64,
+    /// Their own bytes.
+    pub bytes: u64,
+    /// What they retain together, nested members counted once.
+    pub retained: KeyTotals,
+}
+
+impl HeapModel {
+    pub fn node(&self, v: u32) -> Node<'_> {
+        let g = &self.graph;
+        if v < g.n_objects {
+            Node::Object(ObjId(v))
+        } else {
+            match g.root_nodes.get((v - g.n_objects) as usize) {
+                Some(r) => Node::Root(r),
+                None => Node::All,
+            }
+        }
+    }
+
+    pub fn root_name(&self, r: &RootNode) -> &str {
+        &self.graph.names[r.name as usize]
+    }
+
+    pub fn root_function(&self, r: &RootNode) -> Option<&str> {
+        r.function.map(|f| self.graph.names[f as usize].as_str())
+    }
+
+    /// How reports name a root: `main.registry`,
+    /// `goroutine 17 main.worker local`, `finalizer of 0x… (f)`.
+    pub fn root_label(&self, r: &RootNode) -> String {
+        match (r.goroutine, self.root_function(r)) {
+            (Some(g), Some(f)) if !r.is_goroutine => {
+                format!("goroutine {g} {f} {}", self.root_name(r))
+            }
+            _ => self.root_name(r).to_string(),
+        }
+    }
+
+    fn is_root_node(&self, v: u32) -> bool {
+        v >= self.graph.n_objects && (v - self.graph.n_objects) < self.graph.root_nodes.len() as u32
+    }
+
+    pub fn retained_bytes(&self, v: u32) -> u64 {
+        self.graph.retained.bytes[v as usize]
+    }
+
+    pub fn retained_objects(&self, v: u32) -> u64 {
+        u64::from(self.graph.retained.objects[v as usize])
+    }
+
+    /// Live bytes in the heap (what the super-root retains).
+    pub fn live_bytes(&self) -> u64 {
+        self.graph.retained.bytes.last().copied().unwrap_or(0)
+    }
+
+    /// Every root node with what it retains, largest first. Goroutine nodes
+    /// are left out unless `goroutines`; stack variables are listed.
+    pub fn retained_by_root(&self, goroutines: bool) -> Vec<RetainedEntry> {
+        let n0 = self.graph.n_objects;
+        let mut v: Vec<RetainedEntry> = self
+            .graph
+            .root_nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_goroutine == goroutines)
+            .map(|(i, _)| {
+                let node = n0 + i as u32;
+                RetainedEntry {
+                    node,
+                    bytes: self.retained_bytes(node),
+                    objects: self.retained_objects(node),
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.node.cmp(&b.node)));
+        v
+    }
+
+    /// Retained by all live objects of each type, nested ones counted once
+    /// (as Eclipse MAT's "retained heap by class"). Backing arrays group as
+    /// `[…]T`.
+    pub fn retained_by_type(&self) -> Vec<GroupTotals> {
+        self.retained_by(|m, id| {
+            let t = m.objects.type_index[id.index()] as usize;
+            let name = if t == 0 {
+                m.display_name(id)
+            } else if m.objects.count[id.index()] > 0 {
+                format!("[…]{}", m.type_names[t])
+            } else {
+                m.type_names[t].clone()
+            };
+            Some(name)
+        })
+    }
+
+    /// Retained by all live objects of each package's types, nested ones
+    /// counted once. Untyped objects are left out.
+    pub fn retained_by_package(&self) -> Vec<GroupTotals> {
+        self.retained_by(|m, id| {
+            let t = m.objects.type_index[id.index()] as usize;
+            (t != 0).then(|| package_of(&m.type_names[t]).to_string())
+        })
+    }
+
+    fn retained_by(&self, group: impl Fn(&HeapModel, ObjId) -> Option<String>) -> Vec<GroupTotals> {
+        let g = &self.graph;
+        let nodes = g.idom.len();
+        let mut keys = vec![NONE; nodes];
+        let mut index = std::collections::HashMap::new();
+        let mut groups: Vec<GroupTotals> = Vec::new();
+        // Memoise per (type index, array?) so names are built once per type.
+        let mut memo: std::collections::HashMap<(u32, bool), Option<u32>> = Default::default();
+        for i in 0..g.n_objects {
+            let id = ObjId(i);
+            if !self.is_live(id) || g.idom[i as usize] == NONE {
+                continue;
+            }
+            let t = self.objects.type_index[i as usize];
+            let memo_key = (t, self.objects.count[i as usize] > 0);
+            let key = if t == 0 {
+                // Unknown types are named by size: no memo.
+                group(self, id).map(|name| {
+                    *index.entry(name.clone()).or_insert_with(|| {
+                        groups.push(new_group(name));
+                        groups.len() as u32 - 1
+                    })
+                })
+            } else {
+                *memo.entry(memo_key).or_insert_with(|| {
+                    group(self, id).map(|name| {
+                        *index.entry(name.clone()).or_insert_with(|| {
+                            groups.push(new_group(name));
+                            groups.len() as u32 - 1
+                        })
+                    })
+                })
+            };
+            if let Some(k) = key {
+                keys[i as usize] = k;
+                let gr = &mut groups[k as usize];
+                gr.count += 1;
+                gr.bytes += self.size(id);
+            }
+        }
+        let root = (nodes - 1) as u32;
+        let tree = DomTree::from_idom(&g.idom, root);
+        let totals = tree.retained_by_key(&g.retained, &keys, groups.len());
+        for (gr, t) in groups.iter_mut().zip(totals) {
+            gr.retained = t;
+        }
+        groups.sort_by(|a, b| {
+            b.retained
+                .bytes
+                .cmp(&a.retained.bytes)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        groups
+    }
+
+    /// The objects that dominate `id`, nearest first, ending at the root node
+    /// that dominates them all (or the super-root when no single root does).
+    pub fn dominator_chain(&self, id: ObjId) -> Vec<u32> {
+        let idom = &self.graph.idom;
+        let mut chain = Vec::new();
+        let mut v = id.0;
+        while let Some(&d) = idom.get(v as usize) {
+            if d == NONE || d == v {
+                break;
+            }
+            chain.push(d);
+            v = d;
+        }
+        chain
+    }
+
+    /// Nodes that refer to `id` (objects and roots), strong references first,
+    /// then weak handles.
+    pub fn referrers(&self, id: ObjId) -> Vec<(u32, bool)> {
+        let g = &self.graph;
+        let mut v: Vec<(u32, bool)> = g
+            .pred
+            .successors(id.0)
+            .iter()
+            .map(|&p| (p, false))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v.extend(g.weak_pred.successors(id.0).iter().map(|&p| (p, true)));
+        v
+    }
+}
+
+fn new_group(name: String) -> GroupTotals {
+    GroupTotals {
+        name,
+        count: 0,
+        bytes: 0,
+        retained: KeyTotals::default(),
+    }
+}
+
+/// The package of a type's name: that of the first qualified name in it
+/// (`*main.Session` → `main`, `map[string]*http.Request` → `http`);
+/// `(builtin)` for types made only of predeclared ones (`[]uint8`, `string`).
+pub fn package_of(type_name: &str) -> &str {
+    let bytes = type_name.as_bytes();
+    let mut start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        let ident = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        match (start, ident) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                // Keywords are never packages: `map.group[K]V`, `func()`.
+                let word = &type_name[s..i];
+                if b == b'.' && !matches!(word, "map" | "chan" | "func" | "struct" | "interface") {
+                    return word;
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    "(builtin)"
+}
+
+/// Names path steps: which field of a referrer points to an object.
+pub struct StepNamer<'a> {
+    pub model: &'a HeapModel,
+    pub core: &'a Core,
+    pub describer: &'a Describer<'a>,
+}
+
+/// Largest object scanned word by word to find the pointer a step follows.
+const MAX_SCAN: u64 = 64 << 20;
+
+impl StepNamer<'_> {
+    fn mem(&self) -> &dyn Memory {
+        self.core.mem()
+    }
+
+    /// The field of node `from` that refers to object `to`.
+    pub fn field(&self, from: u32, to: ObjId) -> String {
+        let m = self.model;
+        match m.node(from) {
+            Node::Object(src) => self.object_field(src, to),
+            Node::Root(r) => self.root_field(from, r, to),
+            Node::All => String::new(),
+        }
+    }
+
+    /// Find the first word of `src` pointing into `to` and name its field.
+    fn object_field(&self, src: ObjId, to: ObjId) -> String {
+        let m = self.model;
+        let start = m.user_addr(src);
+        let end = m.end(src).0.min(start.0.saturating_add(MAX_SCAN));
+        let (lo, hi) = (m.slot(to).0, m.end(to).0);
+        let Some(bytes) = self.mem().slice(start, end.saturating_sub(start.0)) else {
+            return String::new();
+        };
+        let Some(offset) = bytes
+            .chunks_exact(8)
+            .position(|w| {
+                let p = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+                p >= lo && p < hi
+            })
+            .map(|k| k as u64 * 8)
+        else {
+            return String::new();
+        };
+        match m.type_of(src) {
+            Some(t) => self
+                .describer
+                .field_path(t, m.array_count(src), start, offset),
+            None => format!("+{offset:#x}"),
+        }
+    }
+
+    /// Where in a global variable the reference is (`.byID`), when the root
+    /// is a global with a DWARF type; empty otherwise.
+    fn root_field(&self, node: u32, r: &RootNode, to: ObjId) -> String {
+        if !matches!(r.kind, RootKind::Global | RootKind::Runtime) {
+            return String::new();
+        }
+        let Some(slot) = self
+            .model
+            .graph
+            .root_slots
+            .iter()
+            .find(|s| s.node == node && s.object == to && !s.slot.is_null())
+        else {
+            return String::new();
+        };
+        let bias = self.core.loaded.bias;
+        let Some(g) = self
+            .core
+            .dwarf
+            .global_containing(slot.slot.0.wrapping_sub(bias))
+        else {
+            return String::new();
+        };
+        let Some(ty) = g.ty else {
+            return String::new();
+        };
+        let var = Addr(g.addr.wrapping_add(bias));
+        let off = slot.slot.0 - var.0;
+        self.describer.field_path(TypeRef::Dw(ty), 0, var, off)
+    }
+
+    /// The shortest paths to `target` from the `max` nearest distinct roots,
+    /// optionally through weak references.
+    pub fn paths_to_root(&self, target: ObjId, max: usize, include_weak: bool) -> Vec<RootPath> {
+        let m = self.model;
+        let g = &m.graph;
+        let extra = include_weak.then_some(&g.weak_pred);
+        let paths = shortest_paths_to(&g.pred, target.0, |v| m.is_root_node(v), max, extra);
+        paths
+            .into_iter()
+            .filter_map(|p| {
+                let (&root, rest) = p.nodes.split_first()?;
+                let mut prev = root;
+                let steps = rest
+                    .iter()
+                    .zip(&p.via_extra)
+                    .map(|(&v, &weak)| {
+                        let object = ObjId(v);
+                        let field = if weak {
+                            "weak pointer".to_string()
+                        } else {
+                            self.field(prev, object)
+                        };
+                        prev = v;
+                        Step {
+                            object,
+                            field,
+                            weak,
+                        }
+                    })
+                    .collect();
+                Some(RootPath { root, steps })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::package_of;
+
+    #[test]
+    fn packages_of_type_names() {
+        assert_eq!(package_of("main.Session"), "main");
+        assert_eq!(package_of("*main.Session"), "main");
+        assert_eq!(package_of("map[string]*http.Request"), "http");
+        assert_eq!(package_of("map.group[int]*main.Session"), "main");
+        assert_eq!(package_of("[]uint8"), "(builtin)");
+        assert_eq!(package_of("func() int"), "(builtin)");
+        assert_eq!(package_of("closure main.build.func1"), "main");
+    }
+}
