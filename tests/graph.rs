@@ -64,7 +64,11 @@ fn retained_sizes_match_truth() {
             name(&v)
         );
         let packages = r["packages"].as_array().unwrap();
-        assert!(packages.iter().any(|x| x["package"] == "main"), "{}", name(&v));
+        assert!(
+            packages.iter().any(|x| x["package"] == "main"),
+            "{}",
+            name(&v)
+        );
         assert!(r["live_bytes"].as_u64().unwrap() > 0);
     }
 }

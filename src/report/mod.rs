@@ -20,6 +20,31 @@ use anyhow::Result;
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
+/// A root as every report shows it.
+#[derive(Serialize)]
+pub struct RootJson {
+    pub kind: &'static str,
+    /// The variable, or a description (`finalizer of 0x… (f)`).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goroutine: Option<u64>,
+}
+
+impl RootJson {
+    /// `main.registry`, `goroutine 17 main.worker local`, `goroutine 17`.
+    pub fn label(&self) -> String {
+        match (&self.function, self.goroutine) {
+            (Some(f), Some(g)) => format!("goroutine {g} {f} {}", self.name),
+            (None, Some(g)) if !self.name.starts_with("goroutine ") => {
+                format!("goroutine {g} {}", self.name)
+            }
+            _ => self.name.clone(),
+        }
+    }
+}
+
 /// A table with gorefs' common style.
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();

@@ -103,10 +103,7 @@ pub fn path_to_root(
         )?;
     }
     for (i, p) in paths.iter().enumerate() {
-        let root = match (&p.root.function, p.root.goroutine) {
-            (Some(f), Some(g)) => format!("goroutine {g} {f} {}", p.root.name),
-            _ => p.root.name.clone(),
-        };
+        let root = p.root.label();
         writeln!(out)?;
         writeln!(
             out,

@@ -8,26 +8,22 @@ use gocore::model::HeapModel;
 use gocore::query::{GroupTotals, Node, RetainedEntry};
 use serde::Serialize;
 
-use super::{align_right, human_bytes, table, write_json, write_table};
+use super::{align_right, human_bytes, table, write_json, write_table, RootJson};
 use crate::cli::RetainedBy;
 
 #[derive(Serialize)]
 struct Json {
     live_bytes: u64,
     live_objects: u64,
-    roots: Vec<RootJson>,
+    roots: Vec<RetainerJson>,
     types: Vec<GroupJson>,
     packages: Vec<GroupJson>,
 }
 
 #[derive(Serialize)]
-struct RootJson {
-    kind: &'static str,
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    function: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    goroutine: Option<u64>,
+struct RetainerJson {
+    #[serde(flatten)]
+    root: RootJson,
     retained_bytes: u64,
     retained_objects: u64,
     share: f64,
@@ -75,15 +71,17 @@ fn referent_type(m: &HeapModel, node: u32) -> String {
     }
 }
 
-fn root_json(m: &HeapModel, e: &RetainedEntry) -> Option<RootJson> {
+fn root_json(m: &HeapModel, e: &RetainedEntry) -> Option<RetainerJson> {
     let Node::Root(r) = m.node(e.node) else {
         return None;
     };
-    Some(RootJson {
-        kind: r.kind.as_str(),
-        name: m.root_name(r).to_string(),
-        function: m.root_function(r).map(str::to_string),
-        goroutine: r.goroutine,
+    Some(RetainerJson {
+        root: RootJson {
+            kind: r.kind.as_str(),
+            name: m.root_name(r).to_string(),
+            function: m.root_function(r).map(str::to_string),
+            goroutine: r.goroutine,
+        },
         retained_bytes: e.bytes,
         retained_objects: e.objects,
         share: share(e.bytes, m.live_bytes()),
@@ -158,16 +156,12 @@ pub fn print(
             let mut t = table(&["RETAINED", "OBJECTS", "SHARE", "KIND", "ROOT", "TYPE"]);
             for e in m.retained_by_root(false).iter().take(top) {
                 let Some(r) = root_json(m, e) else { continue };
-                let label = match (&r.function, r.goroutine) {
-                    (Some(f), Some(g)) => format!("goroutine {g} {f} {}", r.name),
-                    _ => r.name,
-                };
                 t.add_row(vec![
                     human_bytes(r.retained_bytes),
                     r.retained_objects.to_string(),
                     format!("{:.1}%", r.share),
-                    r.kind.to_string(),
-                    label,
+                    r.root.kind.to_string(),
+                    r.root.label(),
                     r.r#type,
                 ]);
             }

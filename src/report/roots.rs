@@ -7,16 +7,12 @@ use comfy_table::Cell;
 use gocore::process::Analysis;
 use serde::Serialize;
 
-use super::{table, write_json, write_table};
+use super::{table, write_json, write_table, RootJson};
 
 #[derive(Serialize)]
 pub struct RootRow {
-    pub kind: &'static str,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub function: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub goroutine: Option<u64>,
+    #[serde(flatten)]
+    pub root: RootJson,
     /// Address of the object the root points into.
     pub target: String,
     #[serde(rename = "type")]
@@ -32,10 +28,12 @@ pub fn rows(a: &Analysis<'_>) -> Vec<RootRow> {
         .filter_map(|r| {
             let id = a.heap.find_object(r.target)?;
             Some(RootRow {
-                kind: r.kind.as_str(),
-                name: names.name(r.name).to_string(),
-                function: r.function.map(|f| names.name(f).to_string()),
-                goroutine: r.goroutine,
+                root: RootJson {
+                    kind: r.kind.as_str(),
+                    name: names.name(r.name).to_string(),
+                    function: r.function.map(|f| names.name(f).to_string()),
+                    goroutine: r.goroutine,
+                },
                 target: a.heap.user_addr(id).to_string(),
                 type_name: a.types.display_name(id, &a.heap),
             })
@@ -50,14 +48,9 @@ pub fn print(a: &Analysis<'_>, json: bool, out: &mut dyn Write) -> Result<()> {
     }
     let mut t = table(&["KIND", "ROOT", "OBJECT", "TYPE"]);
     for r in &rows {
-        let name = match (&r.function, r.goroutine) {
-            (Some(f), Some(g)) => format!("goroutine {g} {f} {}", r.name),
-            (None, Some(g)) => format!("goroutine {g} {}", r.name),
-            _ => r.name.clone(),
-        };
         t.add_row(vec![
-            Cell::new(r.kind),
-            Cell::new(name),
+            Cell::new(r.root.kind),
+            Cell::new(r.root.label()),
             Cell::new(&r.target),
             Cell::new(&r.type_name),
         ]);

@@ -12,6 +12,8 @@ use gocore::query::{Node, StepNamer};
 use gotypes::rtype::TypeReader;
 use serde::Serialize;
 
+pub use super::RootJson;
+
 pub struct View<'a> {
     pub core: &'a Core,
     pub model: &'a HeapModel,
@@ -24,17 +26,6 @@ pub struct ObjectJson {
     pub address: String,
     pub r#type: String,
     pub size: u64,
-}
-
-/// A root as JSON shows it.
-#[derive(Serialize)]
-pub struct RootJson {
-    pub kind: &'static str,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub function: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub goroutine: Option<u64>,
 }
 
 impl<'a> View<'a> {
@@ -89,7 +80,10 @@ impl<'a> View<'a> {
                 self.model.user_addr(id),
                 self.model.display_name(id)
             ),
-            Node::Root(r) => format!("{} {}", self.root(r).kind, self.model.root_label(r)),
+            Node::Root(r) => {
+                let r = self.root(r);
+                format!("{} {}", r.kind, r.label())
+            }
             Node::All => "(several roots)".into(),
         }
     }

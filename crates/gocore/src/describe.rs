@@ -1113,8 +1113,7 @@ fn is_format_char(c: char) -> bool {
 /// `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`); `plus` forces
 /// a sign (the imaginary part of a complex number).
 pub fn go_float64(f: f64, plus: bool) -> String {
-    let sci = format!("{f:e}");
-    let fixed = format!("{f}");
+    let (sci, fixed) = (format!("{f:e}"), format!("{f}"));
     go_float(
         f.is_nan(),
         f.is_infinite(),
@@ -1127,8 +1126,7 @@ pub fn go_float64(f: f64, plus: bool) -> String {
 
 /// `%v` of a float32 (shortest digits that round-trip as a float32).
 pub fn go_float32(f: f32, plus: bool) -> String {
-    let sci = format!("{f:e}");
-    let fixed = format!("{f}");
+    let (sci, fixed) = (format!("{f:e}"), format!("{f}"));
     go_float(
         f.is_nan(),
         f.is_infinite(),

@@ -88,17 +88,6 @@ impl HeapModel {
         r.function.map(|f| self.graph.names[f as usize].as_str())
     }
 
-    /// How reports name a root: `main.registry`,
-    /// `goroutine 17 main.worker local`, `finalizer of 0x… (f)`.
-    pub fn root_label(&self, r: &RootNode) -> String {
-        match (r.goroutine, self.root_function(r)) {
-            (Some(g), Some(f)) if !r.is_goroutine => {
-                format!("goroutine {g} {f} {}", self.root_name(r))
-            }
-            _ => self.root_name(r).to_string(),
-        }
-    }
-
     fn is_root_node(&self, v: u32) -> bool {
         v >= self.graph.n_objects && (v - self.graph.n_objects) < self.graph.root_nodes.len() as u32
     }
