@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gotypes::dwarf::{DwarfInfo, DwarfTypeId, TypeShape};
-use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, TypeReader};
+use gotypes::dwarf::{DwarfInfo, DwarfTypeId, FieldLayout, TypeShape};
+use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, StructField, TypeReader};
 use gotypes::{Addr, Memory};
 
 use crate::heap::{Heap, ObjId, MALLOC_HEADER_SIZE};
@@ -79,6 +79,9 @@ enum Target {
     Chan(TypeRef2),
     /// A func value (pointer to a funcval).
     Func,
+    /// An `unsafe.Pointer` to an array of `elem` whose length is the `uintptr`
+    /// `len_at` bytes after the pointer (`sync.Pool.local` and `localSize`).
+    Counted { elem: TypeRef, len_at: i64 },
     /// An array of a pointerful element type, walked element by element.
     Array {
         elem: Arc<Layout>,
@@ -194,6 +197,8 @@ struct State<'a> {
     covered: Vec<u64>,
     fixed: Vec<bool>,
     layouts: HashMap<TypeRef, Arc<Layout>>,
+    /// `node[K,V]` → its `(entry[K,V], indirect[K,V])`, see [`State::trie_node`].
+    trie_nodes: HashMap<TypeRef, Option<(TypeRef, TypeRef)>>,
     work: Vec<ObjId>,
 }
 
@@ -220,6 +225,7 @@ impl<'a> Typer<'a> {
             covered: vec![0; n],
             fixed: vec![false; n],
             layouts: HashMap::new(),
+            trie_nodes: HashMap::new(),
             work: Vec::new(),
         };
         st.fix_header_types();
@@ -380,6 +386,7 @@ impl State<'_> {
         let Some(id) = heap.find_object(p) else {
             return;
         };
+        let t = self.trie_node(p, t);
         let start = heap.user_addr(id);
         let i = id.index();
         let size = self.layout(t, 0).size.max(1);
@@ -481,6 +488,12 @@ impl State<'_> {
                 Target::Slice(e) => {
                     let cap = mem.read_u64(at + 16).unwrap_or(0);
                     self.assign(p, *e, Some(cap));
+                }
+                Target::Counted { elem, len_at } => {
+                    let n = mem
+                        .read_u64(Addr(at.0.wrapping_add_signed(*len_at)))
+                        .unwrap_or(0);
+                    self.assign(p, *elem, Some(n));
                 }
                 Target::String => self.assign(p, TypeRef::StringData, None),
                 Target::Eface => {
@@ -677,6 +690,13 @@ impl State<'_> {
                         let l = self.layout(TypeRef::Rt(f.typ), depth + 1);
                         embed(&mut fields, f.offset, &l);
                     }
+                    if let Some((v, elem)) = self.atomic_pointer_rt(&rt, sf) {
+                        push(&mut fields, v, Target::Ptr(TypeRef::Rt(elem)));
+                    }
+                    if rt.name == "sync.Pool" && rt.pkg_path.as_deref() == Some("sync") {
+                        let offset = |n: &str| sf.iter().find(|f| f.name == n).map(|f| f.offset);
+                        self.pool_locals(&mut fields, offset);
+                    }
                 }
                 KindDetail::None if rt.kind == Kind::String => push(&mut fields, 0, Target::String),
                 KindDetail::None => {}
@@ -723,6 +743,13 @@ impl State<'_> {
                     for f in sf.clone() {
                         let l = self.layout(self.t.canonical(f.ty), depth + 1);
                         embed(&mut fields, f.offset, &l);
+                    }
+                    if let Some((v, elem)) = self.atomic_pointer_dw(&ty.name, sf) {
+                        push(&mut fields, v, Target::Ptr(elem));
+                    }
+                    if ty.name == "sync.Pool" {
+                        let offset = |n: &str| sf.iter().find(|f| f.name == n).map(|f| f.offset);
+                        self.pool_locals(&mut fields, offset);
                     }
                 }
                 TypeShape::Array {
@@ -771,6 +798,104 @@ impl State<'_> {
             embed(&mut fields, off, &l);
         }
         Layout { size, fields }
+    }
+}
+
+/// Go 1.24+ `sync.Map` is an `internal/sync.HashTrieMap` whose children are
+/// `*node[K,V]`: the base of an `entry[K,V]` (`isEntry` true) or an
+/// `indirect[K,V]`.
+const TRIE_NODE: &str = "internal/sync.node[";
+
+impl State<'_> {
+    /// The concrete type behind a `*node[K,V]` at `p`; other types unchanged.
+    fn trie_node(&mut self, p: Addr, t: TypeRef) -> TypeRef {
+        let dwarf = self.t.dwarf;
+        let types_base = self.t.types_base;
+        let kinds = *self.trie_nodes.entry(t).or_insert_with(|| {
+            let d = match t {
+                TypeRef::Rt(a) => dwarf.type_by_runtime_offset(a.0.checked_sub(types_base.0)?)?,
+                TypeRef::Dw(d) => d,
+                _ => return None,
+            };
+            let args = dwarf.ty(d).name.strip_prefix(TRIE_NODE)?;
+            let sibling = |kind: &str| {
+                let id = dwarf.type_by_name(&format!("internal/sync.{kind}[{args}"))?;
+                Some(self.t.canonical(id))
+            };
+            Some((sibling("entry")?, sibling("indirect")?))
+        });
+        match (kinds, self.t.mem.read_u8(p)) {
+            (Some((entry, _)), Ok(1)) => entry,
+            (Some((_, indirect)), Ok(0)) => indirect,
+            _ => t,
+        }
+    }
+}
+
+impl State<'_> {
+    /// `sync.Pool` keeps its per-P `[P]poolLocal` arrays behind
+    /// `local unsafe.Pointer` / `localSize uintptr` and `victim` /
+    /// `victimSize`.
+    fn pool_locals(&self, fields: &mut Vec<Field>, offset: impl Fn(&str) -> Option<u64>) {
+        let Some(local) = self.t.dwarf.type_by_name("sync.poolLocal") else {
+            return;
+        };
+        let elem = self.t.canonical(local);
+        for (ptr, len) in [("local", "localSize"), ("victim", "victimSize")] {
+            if let (Some(p), Some(n)) = (offset(ptr), offset(len)) {
+                let len_at = n as i64 - p as i64;
+                push(fields, p, Target::Counted { elem, len_at });
+            }
+        }
+    }
+}
+
+/// `sync/atomic.Pointer[T]` keeps its value in `v unsafe.Pointer`; only the
+/// zero-length field `_ [0]*T` says what it points to.
+const ATOMIC_POINTER: &str = "sync/atomic.Pointer[";
+
+impl State<'_> {
+    /// `(offset of v, T)` of an `atomic.Pointer[T]` descriptor.
+    fn atomic_pointer_rt(&self, rt: &RType, fields: &[StructField]) -> Option<(u64, Addr)> {
+        let pkg = rt.pkg_path.as_deref()?;
+        let name = rt.name.strip_prefix("atomic.")?;
+        if !format!("{pkg}.{name}").starts_with(ATOMIC_POINTER) {
+            return None;
+        }
+        let v = fields.iter().find(|f| f.name == "v")?.offset;
+        let marker = fields
+            .iter()
+            .find_map(|f| match self.t.rtype(f.typ)?.detail {
+                KindDetail::Array { elem, len: 0 } if f.name == "_" => Some(elem),
+                _ => None,
+            })?;
+        match self.t.rtype(marker)?.detail {
+            KindDetail::Ptr { elem } => Some((v, elem)),
+            _ => None,
+        }
+    }
+
+    /// `(offset of v, T)` of an `atomic.Pointer[T]` DWARF struct.
+    fn atomic_pointer_dw(&self, name: &str, fields: &[FieldLayout]) -> Option<(u64, TypeRef)> {
+        if !name.starts_with(ATOMIC_POINTER) {
+            return None;
+        }
+        let dwarf = self.t.dwarf;
+        let v = fields.iter().find(|f| f.name == "v")?.offset;
+        let marker = fields.iter().find_map(|f| {
+            let t = dwarf.ty(dwarf.resolve_typedefs(f.ty));
+            match t.shape {
+                TypeShape::Array {
+                    elem,
+                    count: Some(0),
+                } if f.name == "_" => Some(elem),
+                _ => None,
+            }
+        })?;
+        match dwarf.ty(dwarf.resolve_typedefs(marker)).shape {
+            TypeShape::Pointer { target: Some(t) } => Some((v, self.t.canonical(t))),
+            _ => None,
+        }
     }
 }
 
