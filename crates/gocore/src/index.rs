@@ -25,7 +25,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

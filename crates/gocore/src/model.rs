@@ -27,7 +27,8 @@ pub struct Objects {
     pub flags: Vec<u8>,
     /// Index into [`HeapModel::types`]; 0 is "unknown".
     pub type_index: Vec<u32>,
-    /// Array length of a backing array, or 0 for a single value.
+    /// Array length of a backing array, or 0 for a single value; pointer
+    /// words of an untyped object.
     pub count: Vec<u32>,
 }
 

@@ -128,7 +128,8 @@ pub struct HeapTypes {
     pub types: Vec<Option<TypeRef>>,
     /// Per object: index into `types`.
     pub obj_type: Vec<u32>,
-    /// Per object: array length, or 0 for a single value.
+    /// Per object: array length, or 0 for a single value; for an untyped
+    /// object, the number of pointer words the GC sees in it.
     pub obj_count: Vec<u32>,
     /// Display names, by index into `types`.
     pub names: Vec<String>,
@@ -157,11 +158,13 @@ impl HeapTypes {
 }
 
 /// How reports name an object's type: `T`, `[count]T` for a backing array,
-/// or, untyped, `unknown <size> B` (`noscan` when it holds no pointers).
+/// or, untyped, `unknown <size> B, <count> ptrs` (`noscan` when its span
+/// holds no pointers).
 pub fn display_name(name: Option<&str>, count: u32, size: u64, noscan: bool) -> String {
     match name {
         None if noscan => format!("unknown {size} B noscan"),
-        None => format!("unknown {size} B"),
+        None if count == 1 => format!("unknown {size} B, 1 ptr"),
+        None => format!("unknown {size} B, {count} ptrs"),
         Some(name) if count == 0 => name.to_string(),
         Some(name) => format!("[{count}]{name}"),
     }
@@ -240,6 +243,16 @@ impl<'a> Typer<'a> {
         }
         while let Some(id) = st.work.pop() {
             st.walk_object(id);
+        }
+        // What can be said of an untyped object: how many pointers it holds.
+        for (i, count) in st.obj_count.iter_mut().enumerate() {
+            if st.obj_type[i] == 0 {
+                let mut ptrs = 0u32;
+                heap.for_each_pointer(self.mem, self.rtypes, ObjId(i as u32), |_, _| {
+                    ptrs = ptrs.saturating_add(1)
+                });
+                *count = ptrs;
+            }
         }
         let names = st.types.iter().map(|t| self.name(*t)).collect();
         HeapTypes {
