@@ -282,3 +282,39 @@ fn no_last_core_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("none analysed before"), "{stderr}");
 }
+
+#[test]
+fn weak_references_are_not_retention() {
+    for v in variants() {
+        let t = truth(&v);
+        if t["weak"] != 1 {
+            continue; // weak pointers are Go 1.24+
+        }
+        let n = name(&v);
+        let target = addr(&t, "weakTarget");
+        let strong = json("path-to-root", &v, &[&target, "--all-roots"]);
+        let weak_steps = |p: &Value| {
+            p["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["steps"].as_array().unwrap())
+                .filter(|s| s["weak"] == true)
+                .count()
+        };
+        assert_eq!(weak_steps(&strong), 0, "{n}");
+        let all = json(
+            "path-to-root",
+            &v,
+            &[&target, "--all-roots", "--include-weak"],
+        );
+        assert!(weak_steps(&all) > 0, "{n}: no weak path");
+        let via_weak_ptr = all["paths"].as_array().unwrap().iter().any(|p| {
+            p["root"]["name"] == "main.weakPtr" && fields(p).last() == Some(&"weak pointer")
+        });
+        assert!(via_weak_ptr, "{n}: no path from main.weakPtr");
+        // Only the strong global retains it.
+        let d = json("dominators", &v, &[&target]);
+        assert_eq!(d["dominators"][0]["root"]["name"], "main.weakTarget", "{n}");
+    }
+}
