@@ -4,6 +4,7 @@
 #   bash scripts/make-testdata.sh              # every variant
 #   bash scripts/make-testdata.sh go1.27.3 go1.21.13-pie   # only these
 #   bash scripts/make-testdata.sh --list       # print the known variants
+#   bash scripts/make-testdata.sh growth       # the snapshot-diff pair only
 #
 # For each variant it builds testdata/programs/heapzoo with one Go release,
 # runs it until it prints "ready", sends SIGQUIT (with GOTRACEBACK=crash the
@@ -45,7 +46,7 @@ log() { printf '[make-testdata] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 if [[ "${1:-}" == "--list" ]]; then
-	printf '%s\n' "${ALL_VARIANTS[@]}"
+	printf '%s\n' "${ALL_VARIANTS[@]}" growth
 	exit 0
 fi
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
@@ -256,14 +257,80 @@ PY
 	WORK=
 }
 
+# ---------------------------------------------------------------------------
+# Growth: two cores of one process, before and after its heap grows
+
+GROWTH_GO=1.24.11
+
+# wait_line FILE LINE PID: wait until FILE has LINE (or the process died).
+wait_line() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		grep -qx "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+make_growth() {
+	local goroot_ gobin work dest pid
+	command -v gdb >/dev/null || die "gdb is required for the growth cores (apt-get install gdb)"
+	goroot_="$(goroot "$GROWTH_GO")"
+	gobin="$goroot_/bin/go"
+	work="$(mktemp -d "${TMPDIR:-/tmp}/gorefs-growth.XXXXXX")"
+	WORK="$work"
+	log "== growth: building with Go $GROWTH_GO"
+	(
+		cd "$ROOT/testdata/programs/growth"
+		export GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOWORK=off GOENV=off \
+			GOROOT="$goroot_" CGO_ENABLED=0 GOOS=linux GOARCH=amd64
+		"$gobin" build -buildvcs=false -o "$work/growth" .
+	)
+	(cd "$work" && exec ./growth truth.json >out.txt 2>err.txt) &
+	pid=$!
+	wait_line "$work/out.txt" "ready 1" "$pid" || die "growth did not reach phase 1"
+	cp "$work/truth.json" "$work/truth1.json"
+	gdb -batch -nx -ex "generate-core-file $work/core1" -p "$pid" >"$work/gdb1.txt" 2>&1 || true
+	[[ -s "$work/core1" ]] || die "gdb wrote no core1"
+	kill -USR1 "$pid"
+	wait_line "$work/out.txt" "ready 2" "$pid" || die "growth did not reach phase 2"
+	cp "$work/truth.json" "$work/truth2.json"
+	gdb -batch -nx -ex "generate-core-file $work/core2" -p "$pid" >"$work/gdb2.txt" 2>&1 || true
+	[[ -s "$work/core2" ]] || die "gdb wrote no core2"
+	kill -KILL "$pid"
+	{ wait "$pid"; } 2>/dev/null || true
+
+	dest="$OUT/growth"
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	zstd -q -19 -f "$work/growth" -o "$dest/growth.zst"
+	zstd -q -19 --long -f "$work/core1" -o "$dest/core1.zst"
+	zstd -q -19 --long -f "$work/core2" -o "$dest/core2.zst"
+	chmod 0644 "$dest"/*.zst
+	cp "$work/truth1.json" "$work/truth2.json" "$dest/"
+	{
+		echo "program: testdata/programs/growth"
+		echo "go: $("$gobin" version)"
+		echo "core1: gdb generate-core-file after 'ready 1'; core2: after SIGUSR1 and 'ready 2' (same process)"
+	} >"$dest/build.txt"
+	log "   wrote $dest"
+	rm -rf "$work"
+	WORK=
+}
+
 WORK=
 trap '[[ -n "$WORK" ]] && rm -rf "$WORK"' EXIT
 
 variants=("$@")
-[[ ${#variants[@]} -gt 0 ]] || variants=("${ALL_VARIANTS[@]}")
+[[ ${#variants[@]} -gt 0 ]] || variants=("${ALL_VARIANTS[@]}" growth)
 mkdir -p "$OUT"
 for v in "${variants[@]}"; do
-	make_variant "$v"
+	if [[ "$v" == growth ]]; then
+		make_growth
+	else
+		make_variant "$v"
+	fi
 done
 log "done: ${variants[*]}"
 log "total size of $OUT: $(du -sh "$OUT" | cut -f1)"

@@ -1,6 +1,7 @@
 //! Command-line definition and dispatch.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args as ClapArgs, Parser, Subcommand};
@@ -12,6 +13,7 @@ use gocore::Addr;
 use crate::cache;
 use crate::report;
 use crate::report::view::View;
+use crate::snapshot;
 
 /// Offline heap analysis of Go core dumps: what is keeping this memory alive?
 #[derive(Parser, Debug)]
@@ -45,6 +47,55 @@ pub enum Command {
     Refs(TargetArgs),
     /// An object's fields with names, types and values.
     Inspect(TargetArgs),
+    /// A deterministic JSON summary of the heap, to compare later with `diff`.
+    Snapshot(SnapshotArgs),
+    /// Growth between two snapshots or cores; exit 1 when a limit is exceeded.
+    Diff(DiffArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SnapshotArgs {
+    /// The core dump (ELF; may be zstd-compressed).
+    pub core: PathBuf,
+    /// The executable; found from the core's file mappings when omitted.
+    pub exe: Option<PathBuf>,
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Roots and dominators listed.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub top: usize,
+    /// Include field paths, which may contain map keys and other values.
+    #[arg(long)]
+    pub include_values: bool,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct DiffArgs {
+    /// Before: a snapshot (`gorefs snapshot`) or a core.
+    pub a: PathBuf,
+    /// After: a snapshot or a core.
+    pub b: PathBuf,
+    /// The executable of cores given as A or B (default: from the core).
+    #[arg(long, value_name = "EXE")]
+    pub exe: Option<PathBuf>,
+    /// Fail (exit 1) when the live heap grows more than this (`10%`), or a
+    /// type, root or package does (`main.Session=5%`). Repeatable.
+    #[arg(long, value_name = "[NAME=]PCT")]
+    pub max_growth: Vec<String>,
+    /// Fail when the live heap, or a named type, root or package, grows by
+    /// more bytes than this (`1MiB`, `main.Session=64KiB`). Repeatable.
+    #[arg(long, value_name = "[NAME=]SIZE")]
+    pub max_growth_bytes: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: report::diff::Format,
+    /// Rows shown per list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    #[command(flatten)]
+    pub index: IndexArgs,
 }
 
 /// Index control for commands that use the reference graph.
@@ -219,6 +270,23 @@ pub fn run(args: Args) -> Result<()> {
             let t = Target::open(&a)?;
             report::inspect::print(&t.view()?, t.object, a.json, &mut out)
         }
+        Command::Snapshot(s) => {
+            let side = Side::open(
+                &s.core,
+                s.exe.as_deref(),
+                s.top,
+                s.include_values,
+                s.index.no_index,
+            )?;
+            let json = serde_json::to_string_pretty(&side.snapshot)? + "\n";
+            match &s.output {
+                Some(path) => std::fs::write(path, json)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => out.write_all(json.as_bytes())?,
+            }
+            Ok(())
+        }
+        Command::Diff(d) => diff(&d, &mut out),
         Command::Histogram(h) => {
             let core = open(&h.common)?;
             let a = analyze(&core)?;
@@ -235,6 +303,82 @@ pub fn run(args: Args) -> Result<()> {
             let a = analyze(&core)?;
             report::objects::print(&a, o.all, filter.as_ref(), o.common.json, &mut out)
         }
+    }
+}
+
+/// One side of a diff: a snapshot, and the core it came from when it was
+/// made now.
+struct Side {
+    snapshot: snapshot::Snapshot,
+    core: Option<(Core, HeapModel)>,
+}
+
+impl Side {
+    fn open(
+        path: &Path,
+        exe: Option<&Path>,
+        top: usize,
+        values: bool,
+        no_index: bool,
+    ) -> Result<Side> {
+        let head = {
+            let mut buf = [0u8; 64];
+            let n = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            buf[..n].to_vec()
+        };
+        if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            return Ok(Side {
+                snapshot: snapshot::parse(&text, &path.display().to_string())?,
+                core: None,
+            });
+        }
+        let core = open(&Common {
+            core: path.to_path_buf(),
+            exe: exe.map(Path::to_path_buf),
+            json: false,
+        })?;
+        let a = analyze(&core)?;
+        let model = cache::model(&core, path, Some(&a), no_index)?;
+        let snapshot = snapshot::build(&core, &a, &model, top, values)?;
+        drop(a);
+        Ok(Side {
+            snapshot,
+            core: Some((core, model)),
+        })
+    }
+}
+
+fn diff(d: &DiffArgs, out: &mut dyn Write) -> Result<()> {
+    let mut limits = Vec::new();
+    for s in &d.max_growth {
+        limits.push(snapshot::parse_limit(s, false)?);
+    }
+    for s in &d.max_growth_bytes {
+        limits.push(snapshot::parse_limit(s, true)?);
+    }
+    // Snapshots made here list every root, so new and vanished roots are exact.
+    let a = Side::open(&d.a, d.exe.as_deref(), usize::MAX, false, d.index.no_index)?;
+    let b = Side::open(&d.b, d.exe.as_deref(), usize::MAX, false, d.index.no_index)?;
+    let mut result = snapshot::diff(&a.snapshot, &b.snapshot);
+    if let (Some((ca, ma)), Some((cb, mb))) = (&a.core, &b.core) {
+        let same_process = a.snapshot.core.build_id == b.snapshot.core.build_id
+            && a.snapshot.core.pid == b.snapshot.core.pid;
+        if same_process {
+            result.objects = Some(snapshot::object_diff(
+                &View::new(ca, ma)?,
+                &View::new(cb, mb)?,
+            ));
+        }
+    }
+    let exceeded = snapshot::check(&result, &limits);
+    report::diff::print(&result, d.format, d.top, exceeded.as_deref(), out)?;
+    match exceeded {
+        Some(why) => Err(snapshot::LimitExceeded(why).into()),
+        None => Ok(()),
     }
 }
 

@@ -7,6 +7,7 @@
 mod cache;
 mod cli;
 mod report;
+mod snapshot;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let _ = writeln!(std::io::stderr(), "gorefs: {}", one_line(&e));
+            if e.downcast_ref::<snapshot::LimitExceeded>().is_some() {
+                return ExitCode::from(1);
+            }
             ExitCode::from(2)
         }
     }

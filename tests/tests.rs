@@ -7,4 +7,5 @@
 mod bad_input;
 mod graph;
 mod heapzoo;
+mod snapshot;
 mod util;

@@ -3,6 +3,7 @@
 //! Tables use comfy-table; JSON types are plain serde structs defined next
 //! to the report that prints them.
 
+pub mod diff;
 pub mod goroutines;
 pub mod histogram;
 pub mod inspect;
