@@ -1,0 +1,3 @@
+module benchheap
+
+go 1.21
