@@ -15,7 +15,8 @@
 //! - [`domtree`]: [`DomTree`], the dominator tree's children, its iterative
 //!   walk, and retained-by-key totals.
 //! - [`paths`]: breadth-first searches: [`shortest_paths_to`] (paths from the
-//!   nearest sources to a target) and [`bfs_depths`].
+//!   nearest sources to a target), [`bfs_depths`] and [`bfs_parents`] (the
+//!   shortest-path tree from a root).
 //!
 //! Typical use: build the successor [`Csr`], [`Csr::transpose`] it, run
 //! [`Dominators::compute`], then [`Dominators::retained`] and
@@ -45,7 +46,7 @@ pub mod paths;
 pub use csr::{Chunk, Csr, CsrError};
 pub use dominators::{Dominators, DominatorsOf, Retained};
 pub use domtree::{DomTree, KeyTotals, Visit, Walk};
-pub use paths::{bfs_depths, shortest_paths_to, Path};
+pub use paths::{bfs_depths, bfs_parents, shortest_paths_to, Path};
 
 /// Sentinel for "no node" (unreachable, no dominator, no key). It is never a
 /// valid node id: graphs hold at most [`MAX_NODES`] nodes.

@@ -1,6 +1,7 @@
 //! Breadth-first searches: [`shortest_paths_to`] finds the paths from the
 //! nearest source nodes (roots) to a target, [`bfs_depths`] the distance of
-//! every node from a root.
+//! every node from a root, and [`bfs_parents`] the shortest-path tree from a
+//! root.
 
 use crate::csr::Csr;
 use crate::NONE;
@@ -138,4 +139,36 @@ pub fn bfs_depths(g: &Csr, root: u32) -> Vec<u32> {
         }
     }
     depth
+}
+
+/// The breadth-first (shortest-path) tree from `root`: `parent[v]` is the
+/// node through which the search first reached `v`, so following parents
+/// from `v` gives one shortest path back to `root`. [`NONE`] for `root`
+/// itself and for nodes it does not reach. Successors are searched in row
+/// order, so the tree is deterministic. The array has the shape of an idom
+/// array: [`crate::DomTree::from_idom`] turns it into children lists. O(n +
+/// e), 4 bytes per node plus the queue.
+///
+/// # Panics
+/// If `root >= g.node_count()`.
+pub fn bfs_parents(g: &Csr, root: u32) -> Vec<u32> {
+    let n = g.node_count();
+    assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
+    let mut parent = vec![NONE; n];
+    // The root has no parent but must not be rediscovered: mark it visited
+    // with itself for the search, and reset it at the end.
+    parent[root as usize] = root;
+    let mut queue = vec![root];
+    let mut head = 0;
+    while let Some(&v) = queue.get(head) {
+        head += 1;
+        for &u in g.successors(v) {
+            if parent[u as usize] == NONE {
+                parent[u as usize] = v;
+                queue.push(u);
+            }
+        }
+    }
+    parent[root as usize] = NONE;
+    parent
 }

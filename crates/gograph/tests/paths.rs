@@ -5,7 +5,7 @@ mod common;
 use std::collections::VecDeque;
 
 use common::{arb_graph, graphs};
-use gograph::{bfs_depths, shortest_paths_to, Csr, Path, NONE};
+use gograph::{bfs_depths, bfs_parents, shortest_paths_to, Csr, DomTree, Path, NONE};
 use proptest::prelude::*;
 
 fn path(nodes: &[u32], via_extra: &[bool]) -> Path {
@@ -97,6 +97,26 @@ fn bfs_depths_small() {
     assert_eq!(bfs_depths(&succs, 0), [0, 1, 1, 2, NONE]);
 }
 
+#[test]
+fn bfs_parents_small() {
+    // 3 is reached through 1 (first in 0's row), not 2; 0 is the root even
+    // though 3 points back to it; 4 is unreachable.
+    let edges = [(0, 1), (0, 2), (1, 3), (2, 3), (3, 0), (4, 0)];
+    let (succs, _) = graphs(5, &edges);
+    let parents = bfs_parents(&succs, 0);
+    assert_eq!(parents, [NONE, 0, 0, 1, NONE]);
+    // It is a tree: children lists and a walk over it.
+    let tree = DomTree::from_idom(&parents, 0);
+    assert_eq!(tree.children(0), [1, 2]);
+    assert_eq!(tree.children(1), [3]);
+    // A chain needs no recursion.
+    let n = 100_000u32;
+    let chain: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
+    let (succs, _) = graphs(n as usize, &chain);
+    let parents = bfs_parents(&succs, 0);
+    assert!(parents[1..].iter().enumerate().all(|(i, &p)| p == i as u32));
+}
+
 /// Reference: BFS distances to `target` over the combined reverse graph,
 /// not searching past sources.
 fn distances_to(preds: &[&Csr], target: u32, is_source: &dyn Fn(u32) -> bool) -> Vec<u32> {
@@ -121,6 +141,25 @@ fn distances_to(preds: &[&Csr], target: u32, is_source: &dyn Fn(u32) -> bool) ->
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn bfs_parents_form_a_shortest_path_tree((n, edges) in arb_graph(80), root in 0u32..80) {
+        let root = root % n as u32;
+        let (succs, _) = graphs(n, &edges);
+        let depth = bfs_depths(&succs, root);
+        let parents = bfs_parents(&succs, root);
+        prop_assert_eq!(parents[root as usize], NONE);
+        for v in 0..n as u32 {
+            let p = parents[v as usize];
+            if v == root || depth[v as usize] == NONE {
+                prop_assert_eq!(p, NONE);
+                continue;
+            }
+            // An edge of the graph, one level up.
+            prop_assert!(succs.successors(p).contains(&v));
+            prop_assert_eq!(depth[p as usize] + 1, depth[v as usize]);
+        }
+    }
 
     #[test]
     fn paths_are_shortest_and_nearest(
