@@ -44,21 +44,21 @@ pub fn model(
                     return Ok(m);
                 }
                 Ok(None) => {}
-                Err(e) => eprintln!("gorefs: warning: {e}; rebuilding it"),
+                Err(e) => crate::ui::warn(format!("{e}; rebuilding it")),
             }
         }
     }
     let model = match analysis {
-        Some(a) => HeapModel::build(a),
+        Some(a) => HeapModel::build(a, &crate::ui::Bar::new()),
         None => {
             let a = crate::cli::analyze(core)?;
-            HeapModel::build(&a)
+            HeapModel::build(&a, &crate::ui::Bar::new())
         }
     }
     .context("cannot build the reference graph")?;
     if let (false, Some(path), Some(id)) = (no_index, &path, &identity) {
         if let Err(e) = index::save(path, id, &model) {
-            eprintln!("gorefs: warning: {e}; continuing without an index");
+            crate::ui::warn(format!("{e}; continuing without an index"));
         }
     }
     remember_last(core_path, &exe);

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
 use gocore::heap::ObjId;
 use gocore::model::HeapModel;
 use gocore::process::Core;
@@ -14,11 +14,15 @@ use crate::cache;
 use crate::report;
 use crate::report::view::View;
 use crate::snapshot;
+use crate::ui;
 
 /// Offline heap analysis of Go core dumps: what is keeping this memory alive?
 #[derive(Parser, Debug)]
 #[command(name = "gorefs", version, about, long_about = None)]
 pub struct Args {
+    /// No progress bars, warnings or notes on stderr (errors still print).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -51,6 +55,21 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Growth between two snapshots or cores; exit 1 when a limit is exceeded.
     Diff(DiffArgs),
+    /// A pprof profile (gzipped profile.proto) of what keeps the heap alive, for `go tool pprof`.
+    Pprof(ProfileArgs),
+    /// An SVG flame graph of what keeps the heap alive.
+    Flamegraph(ProfileArgs),
+    /// Graphviz DOT of an object's neighbourhood: its retainers and referents.
+    Graph(GraphArgs),
+    /// One self-contained HTML report: overview, memory, retainers, histogram, goroutines, flame graph.
+    Report(ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `gorefs man > gorefs.1`.
+    Man,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -91,6 +110,10 @@ pub struct DiffArgs {
     pub max_growth_bytes: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: report::diff::Format,
+    /// Also draw a differential flame graph (SVG) of what holds the heap,
+    /// red where it grew; needs two cores.
+    #[arg(long, value_name = "FILE")]
+    pub flamegraph: Option<PathBuf>,
     /// Rows shown per list.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
@@ -136,6 +159,73 @@ pub struct RetainedArgs {
     /// Show the N largest.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+/// How `pprof` and `flamegraph` place each object below a root.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeMode {
+    /// Below its dominators: a frame's total is what it retains.
+    Dominators,
+    /// Along the shortest path from the roots, frames named by field.
+    Paths,
+}
+
+impl TreeMode {
+    /// The name `--mode` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            TreeMode::Dominators => "dominators",
+            TreeMode::Paths => "paths",
+        }
+    }
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ProfileArgs {
+    /// The core dump (ELF; may be zstd-compressed).
+    pub core: PathBuf,
+    /// The executable; found from the core's file mappings when omitted.
+    pub exe: Option<PathBuf>,
+    /// The file to write (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Place objects below their dominators or along the shortest paths.
+    #[arg(long, value_enum, default_value = "dominators")]
+    pub mode: TreeMode,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct GraphArgs {
+    /// [CORE [EXE]] ADDR: the core and binary (default: the last analysed)
+    /// and any address inside the object (hex).
+    #[arg(num_args = 1..=3, required = true, value_name = "[CORE [EXE]] ADDR")]
+    pub args: Vec<String>,
+    /// Levels of retainers and of referents to show.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub depth: usize,
+    /// Show at most N nodes.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_nodes: usize,
+    /// The file to write (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ReportArgs {
+    /// The core dump (ELF; may be zstd-compressed).
+    pub core: PathBuf,
+    /// The executable; found from the core's file mappings when omitted.
+    pub exe: Option<PathBuf>,
+    /// The file to write (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub index: IndexArgs,
 }
@@ -210,12 +300,13 @@ fn open(c: &Common) -> Result<Core> {
     let core = Core::open(&c.core, c.exe.as_deref())
         .with_context(|| format!("cannot analyse {}", c.core.display()))?;
     for w in &core.warnings {
-        eprintln!("gorefs: warning: {w}");
+        ui::warn(w);
     }
     Ok(core)
 }
 
 pub fn run(args: Args) -> Result<()> {
+    ui::set_quiet(args.quiet);
     let mut out = std::io::stdout().lock();
     match args.command {
         Command::Mappings(c) => {
@@ -287,6 +378,64 @@ pub fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Diff(d) => diff(&d, &mut out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Args::command(), "gorefs", &mut out);
+            Ok(())
+        }
+        Command::Man => Ok(clap_mangen::Man::new(Args::command()).render(&mut out)?),
+        Command::Pprof(p) => {
+            if p.output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("not writing a gzipped profile to a terminal: pass -o FILE");
+            }
+            let (core, model) = open_model(&p.core, p.exe.as_deref(), p.index.no_index)?;
+            let tree = report::tree::RetentionTree::build(&View::new(&core, &model)?, p.mode);
+            let comments = [
+                format!("gorefs pprof --mode {}", p.mode.name()),
+                format!("core {}", p.core.display()),
+                core.loaded.exe.build_info.go_version.clone(),
+            ];
+            let exe = core.loaded.exe.path.display().to_string();
+            write_output(p.output.as_deref(), |w| {
+                report::pprof::write(&tree, &exe, &comments, w)
+            })
+        }
+        Command::Flamegraph(f) => {
+            let (core, model) = open_model(&f.core, f.exe.as_deref(), f.index.no_index)?;
+            let tree = report::tree::RetentionTree::build(&View::new(&core, &model)?, f.mode);
+            let svg = report::flamegraph::svg(&tree, true);
+            write_output(f.output.as_deref(), |w| Ok(w.write_all(svg.as_bytes())?))
+        }
+        Command::Graph(GraphArgs {
+            args,
+            depth,
+            max_nodes,
+            output,
+            index,
+        }) => {
+            let t = Target::open(&TargetArgs {
+                args,
+                json: false,
+                index,
+            })?;
+            let view = t.view()?;
+            write_output(output.as_deref(), |w| {
+                report::dot::write(&view, t.object, depth, max_nodes, w)
+            })
+        }
+        Command::Report(r) => {
+            let core = open(&Common {
+                core: r.core.clone(),
+                exe: r.exe.clone(),
+                json: false,
+            })?;
+            let a = analyze(&core)?;
+            let model = cache::model(&core, &r.core, Some(&a), r.index.no_index)?;
+            let view = View::new(&core, &model)?;
+            let core_path = r.core.display().to_string();
+            write_output(r.output.as_deref(), |w| {
+                report::html::write(&a, &view, &core_path, w)
+            })
+        }
         Command::Histogram(h) => {
             let core = open(&h.common)?;
             let a = analyze(&core)?;
@@ -374,11 +523,55 @@ fn diff(d: &DiffArgs, out: &mut dyn Write) -> Result<()> {
             ));
         }
     }
+    if let Some(file) = &d.flamegraph {
+        let (Some((ca, ma)), Some((cb, mb))) = (&a.core, &b.core) else {
+            bail!("--flamegraph needs two cores, not snapshots");
+        };
+        let tree = |c, m| -> Result<report::tree::RetentionTree> {
+            Ok(report::tree::RetentionTree::build(
+                &View::new(c, m)?,
+                TreeMode::Dominators,
+            ))
+        };
+        let (merged, totals) = report::tree::RetentionTree::merge(&tree(ca, ma)?, &tree(cb, mb)?);
+        std::fs::write(file, report::flamegraph::diff_svg(&merged, &totals))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
     let exceeded = snapshot::check(&result, &limits);
     report::diff::print(&result, d.format, d.top, exceeded.as_deref(), out)?;
     match exceeded {
         Some(why) => Err(snapshot::LimitExceeded(why).into()),
         None => Ok(()),
+    }
+}
+
+/// A core and its heap model.
+fn open_model(core: &Path, exe: Option<&Path>, no_index: bool) -> Result<(Core, HeapModel)> {
+    let c = open(&Common {
+        core: core.to_path_buf(),
+        exe: exe.map(Path::to_path_buf),
+        json: false,
+    })?;
+    let model = cache::model(&c, core, None, no_index)?;
+    Ok((c, model))
+}
+
+/// Run `f` on the file `path` (created or truncated), or on standard output.
+fn write_output(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    match path {
+        Some(p) => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            f(&mut w)
+                .and_then(|()| Ok(w.flush()?))
+                .with_context(|| format!("cannot write {}", p.display()))
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            f(&mut out)?;
+            Ok(out.flush()?)
+        }
     }
 }
 
@@ -394,7 +587,7 @@ impl Target {
         let (core_path, exe, addr) = match a.args.as_slice() {
             [addr] => {
                 let (core, exe) = cache::last_core()?;
-                eprintln!("gorefs: using {} (the last core analysed)", core.display());
+                ui::note(format!("using {} (the last core analysed)", core.display()));
                 (core, Some(exe), addr)
             }
             [core, addr] => (PathBuf::from(core), None, addr),
@@ -435,9 +628,11 @@ fn parse_addr(s: &str) -> Result<Addr> {
 }
 
 pub fn analyze(core: &Core) -> Result<gocore::process::Analysis<'_>> {
-    let a = core.analyze().context("cannot analyse the heap")?;
+    let a = core
+        .analyze_with(&ui::Bar::new())
+        .context("cannot analyse the heap")?;
     for w in &a.warnings {
-        eprintln!("gorefs: warning: {w}");
+        ui::warn(w);
     }
     Ok(a)
 }

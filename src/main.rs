@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod report;
 mod snapshot;
+mod ui;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "gorefs: {}", one_line(&e));
+            let _ = writeln!(std::io::stderr(), "{}", ui::error_line(&one_line(&e)));
             if e.downcast_ref::<snapshot::LimitExceeded>().is_some() {
                 return ExitCode::from(1);
             }

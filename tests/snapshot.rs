@@ -180,3 +180,24 @@ fn diff_of_snapshots_matches_diff_of_cores() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a gorefs snapshot"));
 }
+
+#[test]
+fn diff_draws_a_differential_flame_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = path(dir.path().join("diff.svg"));
+    let out = diff(&["--flamegraph", &svg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..100.min(text.len())]);
+    // The registry's box says how much it grew and is red.
+    let at = text
+        .find("<title>main.registry\n")
+        .expect("a main.registry box");
+    let g = &text[at..at + 300.min(text.len() - at)];
+    assert!(g.contains(" → ") && g.contains("(+"), "{g}");
+    assert!(g.contains("fill=\"hsl(0,"), "{g}");
+}

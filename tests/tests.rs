@@ -7,5 +7,7 @@
 mod bad_input;
 mod graph;
 mod heapzoo;
+mod outputs;
 mod snapshot;
 mod util;
+mod ux;

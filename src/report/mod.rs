@@ -1,18 +1,24 @@
 //! Reports: each module turns an analysis into a table or JSON.
 //!
 //! Tables use comfy-table; JSON types are plain serde structs defined next
-//! to the report that prints them.
+//! to the report that prints them. The files people open (`pprof`,
+//! `flamegraph`, `graph`, `report`) share the retention tree of `tree.rs`.
 
 pub mod diff;
+pub mod dot;
+pub mod flamegraph;
 pub mod goroutines;
 pub mod histogram;
+pub mod html;
 pub mod inspect;
 pub mod mappings;
 pub mod objects;
 pub mod overview;
 pub mod paths;
+pub mod pprof;
 pub mod retained;
 pub mod roots;
+pub mod tree;
 pub mod view;
 
 use std::io::Write;
@@ -79,4 +85,36 @@ pub fn write_table(out: &mut dyn Write, t: &Table) -> Result<()> {
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// Escape text for XML and HTML, in content and in attribute values;
+/// control characters other than newline and tab become U+FFFD.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_escape;
+
+    #[test]
+    fn xml_escaping() {
+        assert_eq!(
+            xml_escape(r#"map["<a>"]&'x'"#),
+            "map[&quot;&lt;a&gt;&quot;]&amp;&#39;x&#39;"
+        );
+        assert_eq!(xml_escape("a\u{1}b\n"), "a\u{fffd}b\n");
+    }
 }

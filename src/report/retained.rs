@@ -45,7 +45,7 @@ struct GroupJson {
     share: f64,
 }
 
-fn share(part: u64, whole: u64) -> f64 {
+pub(super) fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -55,7 +55,7 @@ fn share(part: u64, whole: u64) -> f64 {
 
 /// The type of what a root refers to: `main.Session`, or
 /// `main.Session (+2 more)` when it refers to several objects.
-fn referent_type(m: &HeapModel, node: u32) -> String {
+pub(super) fn referent_type(m: &HeapModel, node: u32) -> String {
     let targets = m.graph.succ.successors(node);
     let objects: Vec<ObjId> = targets
         .iter()

@@ -6,6 +6,8 @@
 //! Unwinding failures are recorded per goroutine and never abort the whole
 //! read.
 
+use std::collections::HashSet;
+
 use gotypes::{Addr, MemError, Memory};
 
 use crate::unwind::{
@@ -218,23 +220,55 @@ pub fn read_goroutines(
     unwinder: &Unwinder<'_>,
     threads: &[ThreadRegs],
 ) -> Result<Vec<Goroutine>, GoroutineError> {
+    let mut skipped = 0;
+    read_goroutines_lossy(
+        mem,
+        allgs,
+        allglen,
+        layout,
+        wait_reasons,
+        unwinder,
+        threads,
+        &mut skipped,
+    )
+}
+
+/// [`read_goroutines`], skipping (and counting in `skipped`) the entries of
+/// `allgs` that cannot be read and the `g`s listed twice, instead of failing.
+#[allow(clippy::too_many_arguments)]
+pub fn read_goroutines_lossy(
+    mem: &dyn Memory,
+    allgs: Addr,
+    allglen: u64,
+    layout: &GLayout,
+    wait_reasons: &[String],
+    unwinder: &Unwinder<'_>,
+    threads: &[ThreadRegs],
+    skipped: &mut u64,
+) -> Result<Vec<Goroutine>, GoroutineError> {
     if allglen > MAX_GOROUTINES {
         return Err(GoroutineError::TooMany(allglen));
     }
-    let mut out = Vec::with_capacity(allglen as usize);
+    // The count is untrusted: let the vector grow with what is really read.
+    let mut out = Vec::with_capacity(allglen.min(1 << 12) as usize);
+    let mut seen = HashSet::new();
     for i in 0..allglen {
-        let g = mem.read_ptr(allgs + 8 * i)?;
+        let Ok(g) = mem.read_ptr(allgs + 8 * i) else {
+            // The rest of the array is past the readable memory.
+            *skipped += allglen - i;
+            break;
+        };
         if g.is_null() {
             continue;
         }
-        out.push(read_goroutine(
-            mem,
-            g,
-            layout,
-            wait_reasons,
-            unwinder,
-            threads,
-        )?);
+        if !seen.insert(g) {
+            *skipped += 1;
+            continue;
+        }
+        match read_goroutine(mem, g, layout, wait_reasons, unwinder, threads) {
+            Ok(gr) => out.push(gr),
+            Err(_) => *skipped += 1,
+        }
     }
     Ok(out)
 }
@@ -451,8 +485,14 @@ pub fn goroutine_roots(
         roots.slots.push(g_slot(g.addr + l.panic_, SlotKind::Panic));
     }
     let mut holder = g.addr + l.defer_;
+    // A corrupt chain may loop: stop at the first record seen twice.
+    let mut seen = HashSet::new();
     for _ in 0..MAX_DEFERS {
         let d = match mem.read_ptr(holder) {
+            Ok(d) if !seen.insert(d) => {
+                roots.errors.push(format!("defer chain: cycle at {d}"));
+                return roots;
+            }
             Ok(d) if !d.is_null() => d,
             Ok(_) => return roots,
             Err(e) => {

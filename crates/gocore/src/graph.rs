@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use crate::error::Error;
 use crate::heap::ObjId;
 use crate::process::Analysis;
+use crate::progress::Progress;
 use crate::roots::RootKind;
 use crate::Addr;
 
@@ -70,7 +71,7 @@ const CHUNK: usize = 4096;
 
 impl HeapGraph {
     /// Build the graph of the analysed heap and compute its dominators.
-    pub fn build(a: &Analysis<'_>) -> Result<HeapGraph, Error> {
+    pub fn build(a: &Analysis<'_>, progress: &dyn Progress) -> Result<HeapGraph, Error> {
         let heap = &a.heap;
         let mem = a.core.mem();
         let n_objects = heap.object_count();
@@ -82,6 +83,7 @@ impl HeapGraph {
         let n = n_objects + n_roots + 1;
         let super_root = u32::try_from(n - 1).map_err(|_| too_big(n))?;
 
+        progress.phase("extracting references", Some(n_objects as u64));
         let mut chunks: Vec<Chunk> = (0..n_objects.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
@@ -109,6 +111,7 @@ impl HeapGraph {
                     }
                     chunk.counts.push((chunk.targets.len() - before) as u32);
                 }
+                progress.advance((last - first) as u64);
                 chunk
             })
             .collect();
@@ -148,6 +151,7 @@ impl HeapGraph {
             .collect();
         let weak_pred = Csr::from_edges(n, &weak).map_err(graph_error)?;
 
+        progress.phase("computing dominators", None);
         let dom = Dominators::compute(&succ, &pred, super_root);
         let sizes: Vec<u64> = (0..n)
             .map(|v| {

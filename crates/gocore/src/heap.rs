@@ -23,8 +23,15 @@ const MAX_HEAP_BITS_IN_SPAN: u64 = 512;
 pub const MALLOC_HEADER_SIZE: u64 = 8;
 /// Refuse spans claiming more slots than any size class has (`maxObjsPerSpan`).
 const MAX_OBJS_PER_SPAN: u64 = 1024;
-/// Refuse absurd `allspans` lengths (the runtime never has this many spans).
-const MAX_SPANS: u64 = 1 << 32;
+/// Refuse absurd `allspans` lengths (2^28 spans of at least a page each
+/// would be a 2 TiB heap).
+const MAX_SPANS: u64 = 1 << 28;
+/// `runtime.mspan` is about 160 bytes; a DWARF size beyond this is corrupt.
+const MAX_SPAN_STRUCT: u64 = 1 << 12;
+/// Bound on the pointer-mask words cached for all types of one heap
+/// (2^31 words describe 16 GiB of distinct pointerful types), so that
+/// corrupt malloc headers cannot allocate without limit.
+const MAX_CACHED_MASK_WORDS: u64 = 1 << 31;
 /// Span pointers read from `allspans` at a time.
 const SPAN_BATCH: u64 = 1 << 16;
 
@@ -137,6 +144,46 @@ impl Span {
     }
 }
 
+/// An object found by address: its id and bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub id: ObjId,
+    /// Slot address (the malloc header, if any).
+    pub slot: Addr,
+    /// Where the object's data starts (after the header): its `%p` address.
+    pub start: Addr,
+    /// End of the slot.
+    pub end: Addr,
+}
+
+/// Heap arenas are 64 MiB on linux/amd64 (`heapArenaBytes`).
+const ARENA_SHIFT: u32 = 26;
+const PAGE_SHIFT: u32 = 13;
+const PAGES_PER_ARENA: u64 = 1 << (ARENA_SHIFT - PAGE_SHIFT);
+
+/// The page table of [`Heap::span_index`].
+fn page_table(spans: &[Span]) -> Vec<(u64, Box<[u32]>)> {
+    let mut table: Vec<(u64, Box<[u32]>)> = Vec::new();
+    for (si, s) in spans.iter().enumerate() {
+        let mut page = s.base.0 >> PAGE_SHIFT;
+        let end = s.end().0.div_ceil(1 << PAGE_SHIFT);
+        while page < end {
+            let arena = page >> (ARENA_SHIFT - PAGE_SHIFT);
+            let i = match table.binary_search_by_key(&arena, |(a, _)| *a) {
+                Ok(i) => i,
+                Err(i) => {
+                    let pages = vec![0u32; PAGES_PER_ARENA as usize].into_boxed_slice();
+                    table.insert(i, (arena, pages));
+                    i
+                }
+            };
+            table[i].1[(page & (PAGES_PER_ARENA - 1)) as usize] = si as u32 + 1;
+            page += 1;
+        }
+    }
+    table
+}
+
 /// Dense object id: index into [`Heap::objects`], objects numbered by address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjId(pub u32);
@@ -176,6 +223,9 @@ pub struct Heap {
     pub object_span: Vec<u32>,
     /// Spans whose metadata could not be read; their objects are skipped.
     pub skipped_spans: u64,
+    /// Page table: for each heap arena (by `addr >> ARENA_SHIFT`, sorted),
+    /// the span of each of its pages as index + 1 into `spans` (0: none).
+    page_spans: Vec<(u64, Box<[u32]>)>,
     /// `TFlagGCMaskOnDemand` is in force (Go 1.24+).
     pub on_demand_masks: bool,
     masks: MaskCache,
@@ -189,6 +239,8 @@ type TypeMask = (Arc<PtrMask>, u64);
 #[derive(Default)]
 struct MaskCache {
     map: RwLock<HashMap<Addr, Option<TypeMask>>>,
+    /// Mask words cached so far (see [`MAX_CACHED_MASK_WORDS`]).
+    words: std::sync::atomic::AtomicU64,
 }
 
 /// `abi.TFlag` bit 4: `TFlagUnrolledBitmap` (1.22–1.23 synthetic types) or
@@ -201,15 +253,28 @@ impl MaskCache {
     /// Mask and element size of the type at `typ`. Reads the `abi.Type`
     /// header directly (48 bytes, identical in 1.21–1.27) because the
     /// synthetic types of 1.22–1.23 large objects have no name to decode.
+    /// `max_size` is the size of the object the type describes: a type
+    /// larger than its object is a corrupt header (and is not cached, as
+    /// it may fit another object).
     fn get(
         &self,
         mem: &dyn Memory,
         types: &TypeReader<'_>,
         typ: Addr,
         on_demand: bool,
+        max_size: u64,
     ) -> Option<TypeMask> {
         if let Some(v) = self.map.read().ok()?.get(&typ) {
-            return v.clone();
+            return v.clone().filter(|(_, size)| *size <= max_size);
+        }
+        let size = mem.read_u64(typ).ok()?;
+        if size > max_size {
+            return None;
+        }
+        let ptr_words = mem.read_u64(typ + 8).ok()? / 8;
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.words.fetch_add(ptr_words.min(MAX_MASK_WORDS), Relaxed) > MAX_CACHED_MASK_WORDS {
+            return None;
         }
         let v = Self::compute(mem, types, typ, on_demand);
         self.map.write().ok()?.insert(typ, v.clone());
@@ -261,11 +326,26 @@ impl Heap {
         on_demand_masks: bool,
     ) -> Result<Heap, Error> {
         let allspans = layout.mheap_addr + layout.mheap_allspans;
-        let spans_ptr = mem.read_ptr(allspans)?;
-        let spans_len = mem.read_u64(allspans + 8)?;
+        let corrupt = |what: String| Error::Corrupt(format!("mheap_.allspans {what}"));
+        let spans_ptr = mem
+            .read_ptr(allspans)
+            .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
+        let spans_len = mem
+            .read_u64(allspans + 8)
+            .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
+        let spans_cap = mem.read_u64(allspans + 16).unwrap_or(u64::MAX);
         if spans_len > MAX_SPANS {
-            return Err(Error::Corrupt(format!(
-                "mheap_.allspans has an absurd length {spans_len}"
+            return Err(corrupt(format!("has an absurd length {spans_len}")));
+        }
+        if spans_len > spans_cap {
+            return Err(corrupt(format!(
+                "has length {spans_len} above its capacity {spans_cap}"
+            )));
+        }
+        if layout.span_size == 0 || layout.span_size > MAX_SPAN_STRUCT {
+            return Err(Error::Layout(format!(
+                "runtime.mspan is {} bytes",
+                layout.span_size
             )));
         }
         let mut raw = vec![0u8; layout.span_size as usize];
@@ -278,7 +358,16 @@ impl Heap {
         for batch in 0..spans_len.div_ceil(SPAN_BATCH) {
             let n = (spans_len - batch * SPAN_BATCH).min(SPAN_BATCH);
             let ptrs = &mut ptrs[..(n * 8) as usize];
-            mem.read(spans_ptr + batch * SPAN_BATCH * 8, ptrs)?;
+            if let Err(e) = mem.read(spans_ptr + batch * SPAN_BATCH * 8, ptrs) {
+                if batch == 0 {
+                    return Err(corrupt(format!(
+                        "({spans_len} spans at {spans_ptr}) cannot be read: {e}"
+                    )));
+                }
+                // The rest of the array is unreadable: keep what was read.
+                skipped += spans_len - batch * SPAN_BATCH;
+                break;
+            }
             for chunk in ptrs.chunks_exact(8) {
                 let sp = Addr(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
                 if sp.is_null() || mem.read(sp, &mut raw).is_err() {
@@ -327,6 +416,7 @@ impl Heap {
                 objects.len()
             )));
         }
+        let page_spans = page_table(&spans);
         Ok(Heap {
             layout,
             meta,
@@ -335,6 +425,7 @@ impl Heap {
             objects,
             object_span,
             skipped_spans: skipped,
+            page_spans,
             on_demand_masks,
             masks: MaskCache::default(),
         })
@@ -351,8 +442,10 @@ impl Heap {
             ..PageUsage::default()
         };
         let mut bits = [0u8; 128];
+        // heapArenaBytes is 64 MiB (16 chunks) on linux/amd64.
+        let chunks = (l.heap_arena_bytes / PALLOC_CHUNK_BYTES).min(1 << 10);
         for base in arenas {
-            for c in 0..l.heap_arena_bytes / PALLOC_CHUNK_BYTES {
+            for c in 0..chunks {
                 let ci = base.0.wrapping_sub(l.arena_base_offset) / PALLOC_CHUNK_BYTES + c;
                 let l2 = mem
                     .read_ptr(l.mheap_addr + chunks_off + (ci >> PALLOC_CHUNKS_L2_BITS) * 8)
@@ -414,7 +507,10 @@ impl Heap {
     /// Whether the object starts with a malloc header (Go 1.22+, scan objects
     /// of small size classes above 512 B).
     pub fn has_header(&self, id: ObjId) -> bool {
-        let s = self.span_of_object(id);
+        self.span_has_headers(self.span_of_object(id))
+    }
+
+    fn span_has_headers(&self, s: &Span) -> bool {
         matches!(self.meta, PtrMetadata::AllocHeaders { .. })
             && !s.noscan()
             && !s.is_large()
@@ -431,15 +527,28 @@ impl Heap {
         }
     }
 
-    /// The in-use span containing `addr`, if any.
+    /// The in-use span containing `addr`, if any: one lookup in the page
+    /// table, as the runtime's own `spanOf`.
     pub fn span_index(&self, addr: Addr) -> Option<usize> {
-        let i = self.spans.partition_point(|s| s.base <= addr);
-        let s = self.spans.get(i.checked_sub(1)?)?;
-        (addr < s.end()).then_some(i - 1)
+        let arena = addr.0 >> ARENA_SHIFT;
+        let pages = match self.page_spans.binary_search_by_key(&arena, |(a, _)| *a) {
+            Ok(i) => &self.page_spans[i].1,
+            Err(_) => return None,
+        };
+        let page = ((addr.0 >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)) as usize;
+        let si = pages.get(page)?.checked_sub(1)? as usize;
+        let s = self.spans.get(si)?;
+        (s.base <= addr && addr < s.end()).then_some(si)
     }
 
     /// The allocated object containing `addr` (any interior address).
     pub fn find_object(&self, addr: Addr) -> Option<ObjId> {
+        self.locate(addr).map(|f| f.id)
+    }
+
+    /// The allocated object containing `addr` with its bounds, from one
+    /// span lookup (the hot path of typing).
+    pub fn locate(&self, addr: Addr) -> Option<Found> {
         let si = self.span_index(addr)?;
         let s = &self.spans[si];
         let off = addr.0 - s.base.0;
@@ -447,12 +556,26 @@ impl Heap {
         if idx >= s.nelems {
             return None;
         }
-        let slot = s.base.0 + idx * s.elemsize;
         let lo = s.first_object as usize;
-        let hi = lo + s.object_count as usize;
-        let objs = &self.objects[lo..hi];
-        let k = objs.binary_search(&slot).ok()?;
-        Some(ObjId((lo + k) as u32))
+        let slot = s.base.0 + idx * s.elemsize;
+        let id = if u64::from(s.object_count) == s.nelems {
+            // Every slot is allocated (the common case): no search.
+            lo + idx as usize
+        } else {
+            let hi = lo + s.object_count as usize;
+            lo + self.objects[lo..hi].binary_search(&slot).ok()?
+        };
+        let header = if self.span_has_headers(s) {
+            MALLOC_HEADER_SIZE
+        } else {
+            0
+        };
+        Some(Found {
+            id: ObjId(id as u32),
+            slot: Addr(slot),
+            start: Addr(slot + header),
+            end: Addr(slot + s.elemsize),
+        })
     }
 
     /// How to find the pointers in an object.
@@ -481,7 +604,9 @@ impl Heap {
                     // (mallocgcLarge zeroes it first): no pointers yet.
                     return ObjPtrs::None;
                 }
-                let Some((mask, elem_size)) = self.masks.get(mem, types, typ, self.on_demand_masks)
+                let Some((mask, elem_size)) =
+                    self.masks
+                        .get(mem, types, typ, self.on_demand_masks, end.0 - start.0)
                 else {
                     return ObjPtrs::None;
                 };
@@ -524,14 +649,27 @@ impl Heap {
                         }
                     }
                     PtrMetadata::AllocHeaders { green_tea } => {
+                        // The object's bits lie in at most two bitmap words
+                        // (objects with span heap bits are ≤ 512 B).
                         let hb = heap_bits_base(s, green_tea);
                         let first_word = (slot.0 - s.base.0) / 8;
+                        let first_bits = first_word / 64;
+                        let mut bits = [0u64; 2];
+                        for (k, b) in bits.iter_mut().enumerate() {
+                            if (first_bits + k as u64) * 64 < first_word + words {
+                                let Ok(word) = mem.read_u64(hb + (first_bits + k as u64) * 8)
+                                else {
+                                    return;
+                                };
+                                *b = word;
+                            }
+                        }
                         for w in 0..words {
-                            let sw = first_word + w;
-                            let Ok(word) = mem.read_u64(hb + (sw / 64) * 8) else {
-                                return;
-                            };
-                            if word >> (sw % 64) & 1 == 1 {
+                            let sw = first_word + w - first_bits * 64;
+                            if bits
+                                .get((sw / 64) as usize)
+                                .is_some_and(|b| b >> (sw % 64) & 1 == 1)
+                            {
                                 emit(data, slot, w, &mut f);
                             }
                         }
@@ -640,6 +778,8 @@ fn decode_span(l: &HeapLayout, addr: Addr, raw: &[u8]) -> Option<Span> {
     if base.is_null() || npages == 0 || npages > (1 << 40) / PAGE_SIZE {
         return None;
     }
+    // The span must not wrap around the address space.
+    base.0.checked_add(npages * PAGE_SIZE)?;
     if state == SpanState::InUse && (elemsize == 0 || nelems > MAX_OBJS_PER_SPAN || nelems == 0) {
         return None;
     }

@@ -6,10 +6,12 @@
 //! arrays, each as a `u64` length followed by raw elements. Loading checks
 //! every length against the bytes left, so a truncated or foreign file is an
 //! error ([`IndexError`]), never a panic or a huge allocation. Predecessor
-//! lists are recomputed on load (a transpose is cheaper than reading them).
+//! lists are stored too: reading them is cheaper than a transpose. Arrays are
+//! written and read in place as little-endian words (gorefs targets amd64),
+//! streamed, so neither side holds a second copy of the model.
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -25,7 +27,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -91,8 +93,14 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
         path: path.to_path_buf(),
         source,
     };
-    let mut w = Writer(Vec::new());
-    w.0.extend_from_slice(MAGIC);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let mut w = Writer {
+        out: BufWriter::with_capacity(1 << 20, tmp),
+        err: None,
+    };
+    w.raw(MAGIC);
     w.u32(FORMAT);
     w.str(&id.core.to_string_lossy());
     w.u64(id.core_size);
@@ -110,7 +118,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64(model.types.len() as u64);
     for t in &model.types {
         let (tag, payload) = encode_type(*t);
-        w.0.push(tag);
+        w.raw(&[tag]);
         w.u64(payload);
     }
     w.strs(&model.type_names);
@@ -119,11 +127,11 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u32(g.n_objects);
     w.u64(g.root_nodes.len() as u64);
     for r in &g.root_nodes {
-        w.0.push(r.kind as u8);
+        w.raw(&[r.kind as u8]);
         w.u32(r.name);
         w.u64(r.goroutine.unwrap_or(u64::MAX));
         w.u32(r.function.unwrap_or(u32::MAX));
-        w.0.push(u8::from(r.is_goroutine));
+        w.raw(&[u8::from(r.is_goroutine)]);
     }
     w.strs(&g.names);
     w.u64(g.root_slots.len() as u64);
@@ -134,16 +142,18 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     }
     w.u64s(g.succ.offsets());
     w.u32s(g.succ.targets());
+    w.u64s(g.pred.offsets());
+    w.u32s(g.pred.targets());
     w.u64s(g.weak_pred.offsets());
     w.u32s(g.weak_pred.targets());
     w.u32s(&g.idom);
     w.u64s(&g.retained.bytes);
     w.u32s(&g.retained.objects);
 
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(&w.0).map_err(io)?;
+    if let Some(e) = w.err {
+        return Err(io(e));
+    }
+    let tmp = w.out.into_inner().map_err(|e| io(e.into_error()))?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
@@ -155,16 +165,18 @@ pub fn load(
     id: &Identity,
     dwarf: &DwarfInfo,
 ) -> Result<Option<HeapModel>, IndexError> {
-    let bytes = fs::read(path).map_err(|source| IndexError::Io {
+    let io = |source| IndexError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     let corrupt = || IndexError::Corrupt(path.to_path_buf());
     let mut r = Reader {
-        buf: &bytes,
-        pos: 0,
+        input: BufReader::with_capacity(1 << 20, file),
+        left: len,
     };
-    if r.take(8).ok_or_else(corrupt)? != MAGIC {
+    if &r.take::<8>().ok_or_else(corrupt)? != MAGIC {
         return Err(IndexError::Foreign(path.to_path_buf()));
     }
     if r.u32().ok_or_else(corrupt)? != FORMAT {
@@ -187,11 +199,11 @@ pub fn load(
     read_model(&mut r, dwarf).map(Some).ok_or_else(corrupt)
 }
 
-fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
+fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
     let objects = Objects {
         slot: r.u64s()?,
         size: r.u64s()?,
-        flags: r.bytes()?.to_vec(),
+        flags: r.bytes()?,
         type_index: r.u32s()?,
         count: r.u32s()?,
     };
@@ -210,7 +222,7 @@ fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
     let n_types = r.len(9)?;
     let mut types = Vec::with_capacity(n_types);
     for _ in 0..n_types {
-        let tag = r.take(1)?[0];
+        let tag = r.u8()?;
         let payload = r.u64()?;
         types.push(decode_type(tag, payload, dwarf)?);
     }
@@ -228,11 +240,11 @@ fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
     let n_roots = r.len(18)?;
     let mut root_nodes = Vec::with_capacity(n_roots);
     for _ in 0..n_roots {
-        let kind = root_kind(r.take(1)?[0])?;
+        let kind = root_kind(r.u8()?)?;
         let name = r.u32()?;
         let goroutine = Some(r.u64()?).filter(|&g| g != u64::MAX);
         let function = Some(r.u32()?).filter(|&f| f != u32::MAX);
-        let is_goroutine = r.take(1)?[0] != 0;
+        let is_goroutine = r.u8()? != 0;
         root_nodes.push(RootNode {
             kind,
             name,
@@ -252,6 +264,7 @@ fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
         });
     }
     let succ = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
+    let pred = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
     let weak_pred = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
     let idom = r.u32s()?;
     let retained = Retained {
@@ -267,6 +280,8 @@ fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
         .all(|s| (s.node as usize) < nodes && s.object.index() < n);
     if n_objects as usize != n
         || succ.node_count() != nodes
+        || pred.node_count() != nodes
+        || pred.edge_count() != succ.edge_count()
         || weak_pred.node_count() != nodes
         || idom.len() != nodes
         || idom
@@ -276,11 +291,10 @@ fn read_model(r: &mut Reader<'_>, dwarf: &DwarfInfo) -> Option<HeapModel> {
         || retained.objects.len() != nodes
         || !names_ok
         || !slots_ok
-        || r.pos != r.buf.len()
+        || r.left != 0
     {
         return None;
     }
-    let pred = succ.transpose();
     Some(HeapModel {
         objects,
         types,
@@ -336,18 +350,29 @@ fn root_kind(b: u8) -> Option<RootKind> {
     RootKind::ALL.into_iter().find(|&k| k as u8 == b)
 }
 
-struct Writer(Vec<u8>);
+/// Writes into a buffered stream, keeping the first error.
+struct Writer<W: Write> {
+    out: BufWriter<W>,
+    err: Option<std::io::Error>,
+}
 
-impl Writer {
+impl<W: Write> Writer<W> {
+    fn raw(&mut self, b: &[u8]) {
+        if self.err.is_none() {
+            if let Err(e) = self.out.write_all(b) {
+                self.err = Some(e);
+            }
+        }
+    }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
-        self.0.extend_from_slice(b);
+        self.raw(b);
     }
     fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
@@ -360,71 +385,68 @@ impl Writer {
     }
     fn u32s(&mut self, v: &[u32]) {
         self.u64(v.len() as u64);
-        self.0.reserve(v.len() * 4);
-        for x in v {
-            self.0.extend_from_slice(&x.to_le_bytes());
-        }
+        self.raw(bytemuck::cast_slice(v));
     }
     fn u64s(&mut self, v: &[u64]) {
         self.u64(v.len() as u64);
-        self.0.reserve(v.len() * 8);
-        for x in v {
-            self.0.extend_from_slice(&x.to_le_bytes());
-        }
+        self.raw(bytemuck::cast_slice(v));
     }
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Reads from a stream of `left` bytes; every length is checked against
+/// what is left before it sizes an allocation.
+struct Reader<R: Read> {
+    input: R,
+    left: u64,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
+impl<R: Read> Reader<R> {
+    fn fill(&mut self, buf: &mut [u8]) -> Option<()> {
+        self.left = self.left.checked_sub(buf.len() as u64)?;
+        self.input.read_exact(buf).ok()
+    }
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let mut b = [0u8; N];
+        self.fill(&mut b)?;
+        Some(b)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take::<1>()?[0])
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(self.take()?))
     }
     fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(self.take()?))
     }
-    /// A count of elements of at least `min_size` bytes each, checked
-    /// against the bytes left so it cannot size a huge allocation.
-    fn len(&mut self, min_size: usize) -> Option<usize> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        (n.checked_mul(min_size)? <= self.buf.len() - self.pos).then_some(n)
+    /// A count of elements of at least `min_size` bytes each.
+    fn len(&mut self, min_size: u64) -> Option<usize> {
+        let n = self.u64()?;
+        if n.checked_mul(min_size)? > self.left {
+            return None;
+        }
+        usize::try_from(n).ok()
     }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.len(1)?;
-        self.take(n)
+    fn bytes(&mut self) -> Option<Vec<u8>> {
+        let mut v = vec![0u8; self.len(1)?];
+        self.fill(&mut v)?;
+        Some(v)
     }
     fn str(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
+        String::from_utf8(self.bytes()?).ok()
     }
     fn strs(&mut self) -> Option<Vec<String>> {
         let n = self.len(8)?;
         (0..n).map(|_| self.str()).collect()
     }
     fn u32s(&mut self) -> Option<Vec<u32>> {
-        let n = self.len(4)?;
-        let raw = self.take(n * 4)?;
-        Some(
-            raw.chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        )
+        let mut v = vec![0u32; self.len(4)?];
+        self.fill(bytemuck::cast_slice_mut(&mut v))?;
+        Some(v)
     }
     fn u64s(&mut self) -> Option<Vec<u64>> {
-        let n = self.len(8)?;
-        let raw = self.take(n * 8)?;
-        Some(
-            raw.chunks_exact(8)
-                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect(),
-        )
+        let mut v = vec![0u64; self.len(8)?];
+        self.fill(bytemuck::cast_slice_mut(&mut v))?;
+        Some(v)
     }
 }

@@ -9,6 +9,8 @@
 
 pub mod describe;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod goroutines;
 pub mod graph;
 pub mod heap;
@@ -20,6 +22,7 @@ pub mod model;
 pub mod moduledata;
 pub mod pclntab;
 pub mod process;
+pub mod progress;
 pub mod query;
 pub mod roots;
 pub mod stacks;

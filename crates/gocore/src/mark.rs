@@ -12,6 +12,7 @@ use gotypes::{Addr, Memory};
 use rayon::prelude::*;
 
 use crate::heap::{Heap, ObjId};
+use crate::progress::Progress;
 
 /// One bit per object.
 pub struct MarkBits {
@@ -52,6 +53,7 @@ pub fn mark(
     mem: &dyn Memory,
     types: &TypeReader<'_>,
     roots: impl IntoIterator<Item = Addr>,
+    progress: &dyn Progress,
 ) -> MarkBits {
     let marks = MarkBits::new(heap.object_count());
     let mut frontier: Vec<ObjId> = roots
@@ -60,6 +62,7 @@ pub fn mark(
         .filter(|&id| marks.set(id))
         .collect();
     while !frontier.is_empty() {
+        progress.advance(frontier.len() as u64);
         frontier = frontier
             .par_iter()
             .fold(Vec::new, |mut next, &id| {

@@ -7,6 +7,7 @@
 use crate::graph::HeapGraph;
 use crate::heap::ObjId;
 use crate::process::Analysis;
+use crate::progress::Progress;
 use crate::typing::{self, TypeRef};
 use crate::Addr;
 
@@ -44,8 +45,8 @@ pub struct HeapModel {
 
 impl HeapModel {
     /// Collect the analysis' results and build the reference graph.
-    pub fn build(a: &Analysis<'_>) -> Result<HeapModel, crate::Error> {
-        let graph = HeapGraph::build(a)?;
+    pub fn build(a: &Analysis<'_>, progress: &dyn Progress) -> Result<HeapModel, crate::Error> {
+        let graph = HeapGraph::build(a, progress)?;
         let heap = &a.heap;
         let n = heap.object_count();
         let mut objects = Objects {

@@ -43,6 +43,12 @@ pub const FUNCDATA_INL_TREE: u8 = 3;
 /// hundred MB of pclntab, so anything above this is a corrupt length.
 const MAX_TABLE_BYTES: u64 = 1 << 30;
 
+/// Tables that are not one contiguous file-backed range (the normal case:
+/// `.gopclntab` is in the executable's read-only segment) are copied with
+/// reads only up to this size: reads of zero-filled memory always succeed,
+/// so a corrupt length must not size the copy.
+const MAX_UNBACKED_TABLE_BYTES: u64 = 1 << 26;
+
 /// Bound on the inline depth followed for one PC (the compiler's budget keeps
 /// real trees far shallower; this only stops cycles in corrupt data).
 const MAX_INLINE_DEPTH: usize = 1000;
@@ -170,7 +176,17 @@ fn read_table(
             max: MAX_TABLE_BYTES,
         });
     }
-    Ok(mem.read_vec(addr, len, MAX_TABLE_BYTES)?)
+    if let Some(bytes) = mem.slice(addr, len) {
+        return Ok(bytes.to_vec());
+    }
+    if len > MAX_UNBACKED_TABLE_BYTES {
+        return Err(PclnError::TooLarge {
+            table,
+            len,
+            max: MAX_UNBACKED_TABLE_BYTES,
+        });
+    }
+    Ok(mem.read_vec(addr, len, MAX_UNBACKED_TABLE_BYTES)?)
 }
 
 fn le_u32(b: &[u8], off: usize) -> Option<u32> {
@@ -236,7 +252,8 @@ impl Pclntab {
         let ftab = read_table(mem, "ftab", tables.ftab, tables.ftab_len * 8)?;
 
         let nfunc = tables.ftab_len.saturating_sub(1) as usize;
-        let mut funcs = Vec::with_capacity(nfunc);
+        // Bounded by the table actually read, but grown rather than reserved.
+        let mut funcs = Vec::with_capacity(nfunc.min(1 << 16));
         for i in 0..nfunc {
             let bad = |why| PclnError::BadFunc {
                 index: i as u64,

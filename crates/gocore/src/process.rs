@@ -19,6 +19,7 @@ use crate::loader::{GoVersion, Loaded};
 use crate::mark::{self, MarkBits};
 use crate::moduledata::ModuleData;
 use crate::pclntab::Pclntab;
+use crate::progress::{NoProgress, Progress};
 use crate::roots::{self, GlobalNamer, RootKind, Roots, SpecialLayout};
 use crate::stacks;
 use crate::typing::{FuncResolver, HeapTypes, TypedRoot, Typer, TypingLayout};
@@ -114,9 +115,15 @@ impl Core {
     }
 
     pub fn analyze(&self) -> Result<Analysis<'_>, Error> {
+        self.analyze_with(&NoProgress)
+    }
+
+    /// [`Core::analyze`], reporting its phases to `progress`.
+    pub fn analyze_with(&self, progress: &dyn Progress) -> Result<Analysis<'_>, Error> {
         let mem = self.mem();
         let l = self.lookup();
         let rtypes = self.type_reader();
+        progress.phase("reading spans", None);
         let heap = Heap::load(
             mem,
             self.heap_layout.clone(),
@@ -131,6 +138,7 @@ impl Core {
             ));
         }
 
+        progress.phase("reading roots and goroutines", None);
         let mut roots = Roots::default();
         roots::global_roots(mem, &self.md, self, &mut roots)?;
         let specials = SpecialLayout::read(&l)?;
@@ -150,7 +158,15 @@ impl Core {
             ));
         }
 
-        let marks = mark::mark(&heap, mem, &rtypes, roots.roots.iter().map(|r| r.target));
+        progress.phase("marking", Some(heap.object_count() as u64));
+        let marks = mark::mark(
+            &heap,
+            mem,
+            &rtypes,
+            roots.roots.iter().map(|r| r.target),
+            progress,
+        );
+        progress.phase("typing", None);
         let typing_layout = typing_layout(&l);
         let typer = Typer {
             mem,

@@ -319,12 +319,7 @@ impl StepNamer<'_> {
         else {
             return String::new();
         };
-        match m.type_of(src) {
-            Some(t) => self
-                .describer
-                .field_path(t, m.array_count(src), start, offset),
-            None => format!("+{offset:#x}"),
-        }
+        self.field_at(src, offset)
     }
 
     /// Where in a global variable the reference is (`.byID`), when the root
@@ -342,20 +337,94 @@ impl StepNamer<'_> {
         else {
             return String::new();
         };
+        self.global_slot_field(slot.slot).unwrap_or_default()
+    }
+
+    /// Every word of object `src` that points into another object, in
+    /// address order: (byte offset from [`HeapModel::user_addr`], the
+    /// object it points into). One pass over the object (the first
+    /// [`MAX_SCAN`] bytes), so naming many edges of one referrer costs one
+    /// scan; [`StepNamer::field_at`] names an offset.
+    pub fn pointer_offsets(&self, src: ObjId) -> Vec<(u64, ObjId)> {
+        let m = self.model;
+        let Some((&lo, &hi)) = m.objects.slot.first().zip(m.objects.slot.last()) else {
+            return Vec::new();
+        };
+        let hi = hi.saturating_add(m.objects.size.last().copied().unwrap_or(0));
+        let start = m.user_addr(src);
+        let end = m.end(src).0.min(start.0.saturating_add(MAX_SCAN));
+        let Some(bytes) = self.mem().slice(start, end.saturating_sub(start.0)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, w) in bytes.chunks_exact(8).enumerate() {
+            let p = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            if p < lo || p >= hi {
+                continue;
+            }
+            if let Some(t) = m.find_object(Addr(p)) {
+                if t != src {
+                    out.push((k as u64 * 8, t));
+                }
+            }
+        }
+        out
+    }
+
+    /// The name of the word at byte `offset` of object `src` (from
+    /// [`HeapModel::user_addr`]), as [`StepNamer::field`] names it: `.byID`,
+    /// `[3]`, `map[7] value`, or `+0x18` in an untyped object.
+    pub fn field_at(&self, src: ObjId, offset: u64) -> String {
+        let m = self.model;
+        match m.type_of(src) {
+            Some(t) => self
+                .describer
+                .field_path(t, m.array_count(src), m.user_addr(src), offset),
+            None => format!("+{offset:#x}"),
+        }
+    }
+
+    /// The names of the references from global (and runtime) root nodes,
+    /// by (root node, object), as [`StepNamer::field`] gives them, for every
+    /// such reference at once (one pass over the roots' slots). References
+    /// without a name (stack variables, a variable that is itself the
+    /// pointer) are absent.
+    pub fn root_field_names(&self) -> std::collections::HashMap<(u32, ObjId), String> {
+        let g = &self.model.graph;
+        let mut names = std::collections::HashMap::new();
+        for s in &g.root_slots {
+            let Node::Root(r) = self.model.node(s.node) else {
+                continue;
+            };
+            if !matches!(r.kind, RootKind::Global | RootKind::Runtime)
+                || s.slot.is_null()
+                || names.contains_key(&(s.node, s.object))
+            {
+                continue;
+            }
+            // The first non-null slot of a (node, object) pair, as
+            // `root_field` picks it.
+            if let Some(name) = self.global_slot_field(s.slot) {
+                names.insert((s.node, s.object), name);
+            }
+        }
+        names
+    }
+
+    /// The field path of the pointer stored at `slot` inside the DWARF-typed
+    /// global variable containing it.
+    fn global_slot_field(&self, slot: Addr) -> Option<String> {
         let bias = self.core.loaded.bias;
-        let Some(g) = self
+        let g = self
             .core
             .dwarf
-            .global_containing(slot.slot.0.wrapping_sub(bias))
-        else {
-            return String::new();
-        };
-        let Some(ty) = g.ty else {
-            return String::new();
-        };
+            .global_containing(slot.0.wrapping_sub(bias))?;
+        let ty = g.ty?;
         let var = Addr(g.addr.wrapping_add(bias));
-        let off = slot.slot.0 - var.0;
-        self.describer.field_path(TypeRef::Dw(ty), 0, var, off)
+        let path = self
+            .describer
+            .field_path(TypeRef::Dw(ty), 0, var, slot.0 - var.0);
+        (!path.is_empty()).then_some(path)
     }
 
     /// The shortest paths to `target` from the `max` nearest distinct roots,

@@ -154,30 +154,52 @@ fn scan_masked(
 ) -> Result<(), Error> {
     let words = end.offset_from(start).unwrap_or(0) / 8;
     let nbits = mask.nbits.min(words);
-    let bits = mem.read_vec(mask.data, nbits.div_ceil(8), 1 << 32)?;
-    let data = mem.read_vec(start, nbits * 8, 1 << 35)?;
-    for w in 0..nbits {
-        if bits[(w / 8) as usize] >> (w % 8) & 1 == 0 {
+    // Read in chunks: the section bounds come from the core, and a corrupt
+    // moduledata must not size one allocation.
+    const CHUNK_WORDS: u64 = 1 << 16;
+    let mut bits = vec![0u8; (CHUNK_WORDS / 8) as usize];
+    let mut data = vec![0u8; (CHUNK_WORDS * 8) as usize];
+    let mut unreadable = 0u64;
+    for chunk in 0..nbits.div_ceil(CHUNK_WORDS) {
+        let first = chunk * CHUNK_WORDS;
+        let n = (nbits - first).min(CHUNK_WORDS);
+        let bits = &mut bits[..n.div_ceil(8) as usize];
+        let data = &mut data[..(n * 8) as usize];
+        if mem.read(mask.data + first / 8, bits).is_err()
+            || mem.read(start + first * 8, data).is_err()
+        {
+            unreadable += n;
             continue;
         }
-        let off = (w * 8) as usize;
-        let v = u64::from_le_bytes(data[off..off + 8].try_into().unwrap_or([0; 8]));
-        if v == 0 {
-            continue;
-        }
-        let slot = start + w * 8;
-        let (name, kind) = match namer.name_global(slot) {
-            Some((n, _)) => {
-                let kind = if is_runtime_name(&n) {
-                    RootKind::Runtime
-                } else {
-                    RootKind::Global
-                };
-                (n, kind)
+        for i in 0..n {
+            if bits[(i / 8) as usize] >> (i % 8) & 1 == 0 {
+                continue;
             }
-            None => (format!("{section}+{:#x}", w * 8), RootKind::Runtime),
-        };
-        roots.push(kind, &name, slot, Addr(v));
+            let off = (i * 8) as usize;
+            let v = u64::from_le_bytes(data[off..off + 8].try_into().unwrap_or([0; 8]));
+            if v == 0 {
+                continue;
+            }
+            let w = first + i;
+            let slot = start + w * 8;
+            let (name, kind) = match namer.name_global(slot) {
+                Some((n, _)) => {
+                    let kind = if is_runtime_name(&n) {
+                        RootKind::Runtime
+                    } else {
+                        RootKind::Global
+                    };
+                    (n, kind)
+                }
+                None => (format!("{section}+{:#x}", w * 8), RootKind::Runtime),
+            };
+            roots.push(kind, &name, slot, Addr(v));
+        }
+    }
+    if unreadable > 0 {
+        roots.warnings.push(format!(
+            "{unreadable} words of {section} could not be read; their pointers are not roots"
+        ));
     }
     Ok(())
 }
@@ -299,9 +321,11 @@ impl SpecialLayout {
     }
 }
 
-/// Longest special list or block chain we follow (guards against cycles in a
-/// corrupt core).
+/// Longest special list or block chain we follow.
 const MAX_CHAIN: usize = 1 << 20;
+/// Bound on the specials read over all spans (each is a distinct object of
+/// at least 16 bytes; a corrupt core must not make the walk unbounded).
+const MAX_SPECIALS: usize = 1 << 26;
 
 /// Specials and queued finalizers/cleanups.
 pub fn special_roots(
@@ -312,13 +336,21 @@ pub fn special_roots(
     roots: &mut Roots,
 ) {
     let mut broken = 0usize;
+    let mut cyclic = 0usize;
+    // Every special belongs to one list: one seen twice means a cycle (in
+    // one list, or through two spans' lists).
+    let mut seen = std::collections::HashSet::new();
     for s in &heap.spans {
         let mut sp = s.specials;
         let mut steps = 0;
         while !sp.is_null() {
             steps += 1;
-            if steps > MAX_CHAIN {
+            if steps > MAX_CHAIN || seen.len() >= MAX_SPECIALS {
                 broken += 1;
+                break;
+            }
+            if !seen.insert(sp) {
+                cyclic += 1;
                 break;
             }
             let (Ok(next), Ok(offset), Ok(kind)) = (
@@ -375,6 +407,11 @@ pub fn special_roots(
             "{broken} span special lists could not be read; some finalizers or cleanups may be missing"
         ));
     }
+    if cyclic > 0 {
+        roots.warnings.push(format!(
+            "{cyclic} span special lists are cyclic; each was read up to the first repeated special"
+        ));
+    }
     queued_finalizers(mem, l, func_name, roots);
     queued_cleanups(mem, l, roots);
 }
@@ -401,8 +438,15 @@ fn queued_finalizers(
     let Some(allfin) = l.allfin else { return };
     let mut block = mem.read_ptr(allfin).unwrap_or(Addr::NULL);
     let mut steps = 0;
+    let mut seen = std::collections::HashSet::new();
     while !block.is_null() && steps < MAX_CHAIN {
         steps += 1;
+        if !seen.insert(block) {
+            roots
+                .warnings
+                .push("the finalizer queue is cyclic; it was read up to the repeated block".into());
+            return;
+        }
         let Ok(cnt) = mem.read_u32(block + l.finblock_cnt) else {
             roots
                 .warnings
@@ -429,8 +473,15 @@ fn queued_cleanups(mem: &dyn Memory, l: &SpecialLayout, roots: &mut Roots) {
     };
     let mut block = mem.read_ptr(all).unwrap_or(Addr::NULL);
     let mut steps = 0;
+    let mut seen = std::collections::HashSet::new();
     while !block.is_null() && steps < MAX_CHAIN {
         steps += 1;
+        if !seen.insert(block) {
+            roots
+                .warnings
+                .push("the cleanup queue is cyclic; it was read up to the repeated block".into());
+            return;
+        }
         let Ok(n) = mem.read_u32(block + b.n) else {
             roots
                 .warnings

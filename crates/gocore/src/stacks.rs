@@ -15,6 +15,10 @@ use crate::roots::{Root, RootKind, Roots};
 use crate::typing::TypedRoot;
 use crate::unwind::{SlotKind, StackRoots, ThreadRegs, Unwinder};
 
+/// Bound on the roots of all stacks: each is ~48 bytes, and a corrupt core
+/// whose goroutines share one stack could otherwise multiply them.
+const MAX_STACK_ROOTS: usize = 1 << 27;
+
 /// Most wait reasons any release has (`runtime.waitReasonStrings`).
 const MAX_WAIT_REASONS: u64 = 256;
 
@@ -60,8 +64,19 @@ pub fn read_all(
     let mem = core.mem();
     let layout = g_layout(l)?;
     let allgs = l.global("runtime.allgs")?;
-    let allgs_ptr = mem.read_ptr(allgs)?;
-    let allglen = mem.read_u64(allgs + 8)?;
+    let corrupt = |what: String| Error::Corrupt(format!("runtime.allgs {what}"));
+    let allgs_ptr = mem
+        .read_ptr(allgs)
+        .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
+    let allglen = mem
+        .read_u64(allgs + 8)
+        .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
+    let allgcap = mem.read_u64(allgs + 16).unwrap_or(u64::MAX);
+    if allglen > allgcap {
+        return Err(corrupt(format!(
+            "has length {allglen} above its capacity {allgcap}"
+        )));
+    }
     let wait_reasons = match core.dwarf.global("runtime.waitReasonStrings") {
         Some(g) => {
             let n = (g.size / 16).min(MAX_WAIT_REASONS);
@@ -78,7 +93,8 @@ pub fn read_all(
         .map(|t| ThreadRegs::from_user_regs(u64::from(t.pid), &t.regs))
         .collect();
     let unwinder = Unwinder::new(&core.pcln);
-    let gs = goroutines::read_goroutines(
+    let mut skipped = 0;
+    let gs = goroutines::read_goroutines_lossy(
         mem,
         allgs_ptr,
         allglen,
@@ -86,15 +102,31 @@ pub fn read_all(
         &wait_reasons,
         &unwinder,
         &threads,
+        &mut skipped,
     )
     .map_err(|e| Error::Corrupt(format!("goroutines: {e}")))?;
+    if skipped > 0 {
+        roots.warnings.push(format!(
+            "{skipped} of the {allglen} entries of runtime.allgs could not be read or were duplicates; those goroutines are missing"
+        ));
+    }
     let mut failed = 0;
+    let mut dropped = 0;
     for g in &gs {
+        if roots.roots.len() > MAX_STACK_ROOTS {
+            dropped += 1;
+            continue;
+        }
         let sr = goroutines::goroutine_roots(mem, &unwinder, g, &layout);
         if !sr.errors.is_empty() {
             failed += 1;
         }
         add_goroutine_roots(core, g, &sr, roots, typed);
+    }
+    if dropped > 0 {
+        roots.warnings.push(format!(
+            "more than {MAX_STACK_ROOTS} roots: the stacks of {dropped} goroutines were not scanned"
+        ));
     }
     if failed > 0 {
         roots.warnings.push(format!(
@@ -119,6 +151,10 @@ fn add_goroutine_roots(
     // Stack objects are live only if a live pointer points into them
     // (runtime scanstack): iterate to a fixpoint.
     let mut live_obj = vec![false; sr.objects.len()];
+    // Stack objects are disjoint: find the one holding a pointer by
+    // binary search over their bases.
+    let mut by_base: Vec<usize> = (0..sr.objects.len()).collect();
+    by_base.sort_by_key(|&i| sr.objects[i].base);
     let mut pending: Vec<Addr> = sr
         .slots
         .iter()
@@ -128,15 +164,23 @@ fn add_goroutine_roots(
         .filter(|&p| on_stack(p))
         .collect();
     while let Some(p) = pending.pop() {
-        for (i, o) in sr.objects.iter().enumerate() {
-            if !live_obj[i] && o.base <= p && p < o.base + o.size {
-                live_obj[i] = true;
-                for s in &sr.slots[o.slots.start as usize..o.slots.end as usize] {
-                    let v = value(s.addr);
-                    if on_stack(v) {
-                        pending.push(v);
-                    }
-                }
+        let k = by_base.partition_point(|&i| sr.objects[i].base <= p);
+        let Some(&i) = k.checked_sub(1).and_then(|k| by_base.get(k)) else {
+            continue;
+        };
+        let o = &sr.objects[i];
+        if live_obj[i] || p.0 - o.base.0 >= o.size {
+            continue;
+        }
+        live_obj[i] = true;
+        let slots = sr
+            .slots
+            .get(o.slots.start as usize..o.slots.end as usize)
+            .unwrap_or_default();
+        for s in slots {
+            let v = value(s.addr);
+            if on_stack(v) {
+                pending.push(v);
             }
         }
     }
@@ -195,6 +239,8 @@ fn add_goroutine_roots(
     }
 
     // Typed roots: variables whose stack home holds a live pointer slot.
+    let mut slot_addrs: Vec<u64> = sr.slots.iter().map(|s| s.addr.0).collect();
+    slot_addrs.sort_unstable();
     for f in &g.frames {
         let Some(dw) = core.dwarf.function_at(f.sym_pc().0.wrapping_sub(bias)) else {
             continue;
@@ -208,9 +254,9 @@ fn add_goroutine_roots(
             if let [p] = pieces {
                 if let PieceLoc::FrameOffset(off) = p.loc {
                     let addr = Addr(f.fp.0.wrapping_add(off as u64));
-                    let live = sr.slots.iter().any(|s| {
-                        s.addr >= addr && s.addr.0 < addr.0 + core.dwarf.ty(ty).size.unwrap_or(8)
-                    });
+                    let size = core.dwarf.ty(ty).size.unwrap_or(8);
+                    let first = slot_addrs.partition_point(|&a| a < addr.0);
+                    let live = slot_addrs.get(first).is_some_and(|&a| a - addr.0 < size);
                     if live {
                         typed.push(TypedRoot { addr, ty });
                     }
@@ -229,13 +275,17 @@ fn variable_at(f: &Function, pc: u64, frame_offset: i64) -> Option<(&str, u64)> 
         };
         let mut inner = 0u64;
         for p in pieces {
-            let size = p.size.unwrap_or(8) as i64;
+            let size = p.size.unwrap_or(8);
             if let PieceLoc::FrameOffset(off) = p.loc {
-                if off <= frame_offset && frame_offset < off + size.max(8) {
-                    return Some((&v.name, inner + (frame_offset - off) as u64));
+                // `frame_offset - off` in [0, size): computed without overflow.
+                let d = frame_offset
+                    .checked_sub(off)
+                    .and_then(|d| u64::try_from(d).ok());
+                if let Some(d) = d.filter(|&d| d < size.max(8)) {
+                    return Some((&v.name, inner.saturating_add(d)));
                 }
             }
-            inner += size as u64;
+            inner = inner.saturating_add(size);
         }
     }
     None

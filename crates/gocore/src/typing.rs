@@ -12,7 +12,7 @@
 //! first field must not shrink the struct). Objects no path reaches keep no
 //! type and are reported as `unknown N B`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use gotypes::dwarf::{DwarfInfo, DwarfTypeId, FieldLayout, TypeShape};
@@ -221,14 +221,14 @@ impl<'a> Typer<'a> {
         let mut st = State {
             t: self,
             heap,
-            interned: HashMap::new(),
+            interned: HashMap::default(),
             types: vec![None],
             obj_type: vec![0; n],
             obj_count: vec![0; n],
             covered: vec![0; n],
             fixed: vec![false; n],
-            layouts: HashMap::new(),
-            trie_nodes: HashMap::new(),
+            layouts: HashMap::default(),
+            trie_nodes: HashMap::default(),
             work: Vec::new(),
         };
         st.fix_header_types();
@@ -395,15 +395,18 @@ impl State<'_> {
 
     /// Record that the object at `p` holds a `t` (or `count` of them).
     fn assign(&mut self, p: Addr, t: TypeRef, count: Option<u64>) {
-        let heap = self.heap;
-        let Some(id) = heap.find_object(p) else {
+        let Some(found) = self.heap.locate(p) else {
             return;
         };
         let t = self.trie_node(p, t);
-        let start = heap.user_addr(id);
+        let (id, start) = (found.id, found.start);
         let i = id.index();
-        let size = self.layout(t, 0).size.max(1);
-        let data_size = heap.size(id) - (start.0 - heap.slot(id).0);
+        let size = match self.layouts.get(&t) {
+            Some(l) => l.size,
+            None => self.layout(t, 0).size,
+        }
+        .max(1);
+        let data_size = found.end.0 - start.0;
         // A pointer into an array of `t` at an element boundary names the
         // whole array (slices of slices, `&a[i]`).
         let (skip, interior_ok) = match p.offset_from(start) {
@@ -837,9 +840,12 @@ impl State<'_> {
             };
             Some((sibling("entry")?, sibling("indirect")?))
         });
-        match (kinds, self.t.mem.read_u8(p)) {
-            (Some((entry, _)), Ok(1)) => entry,
-            (Some((_, indirect)), Ok(0)) => indirect,
+        let Some((entry, indirect)) = kinds else {
+            return t;
+        };
+        match self.t.mem.read_u8(p) {
+            Ok(1) => entry,
+            Ok(0) => indirect,
             _ => t,
         }
     }

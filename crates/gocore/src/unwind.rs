@@ -12,6 +12,7 @@
 //! decided in [`crate::goroutines`].
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use gotypes::{Addr, MemError, Memory};
 
@@ -26,6 +27,12 @@ const PTR: u64 = 8;
 /// stack is 1 GB; a minimal frame is 8 bytes, but real recursion this deep
 /// means corrupt data).
 pub const MAX_FRAMES: usize = 100_000;
+
+/// Largest goroutine stack accepted: the runtime's `maxstacksize` on 64-bit
+/// systems is 1e9 bytes (a bigger stack is a fatal "stack overflow"), so
+/// wider bounds are corrupt and would make the walk and its conservative
+/// scans unbounded.
+pub const MAX_STACK_BYTES: u64 = 1 << 30;
 
 /// Bound on the bitmap size (in words) of one frame's stack map.
 const MAX_MAP_BITS: i32 = 1 << 24;
@@ -113,6 +120,9 @@ pub struct Frame {
     pub trap: bool,
     /// Stack maps do not describe this frame; scan it conservatively.
     pub conservative: bool,
+    /// Top of the stack the frame is on: arguments and stack objects lie
+    /// below it.
+    pub stack_hi: Addr,
 }
 
 impl Frame {
@@ -153,6 +163,10 @@ pub enum UnwindError {
     SpWrite { func: String },
     #[error("more than {MAX_FRAMES} frames")]
     TooDeep,
+    #[error("implausible stack bounds [{lo}, {hi})")]
+    BadStack { lo: Addr, hi: Addr },
+    #[error("more than {MAX_TOTAL_FRAMES} frames in all stacks")]
+    TooManyFrames,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +272,26 @@ struct KnownFuncs {
 pub struct Unwinder<'p> {
     pcln: &'p Pclntab,
     known: KnownFuncs,
+    /// Frames and conservatively scanned bytes left for all the walks of
+    /// this unwinder (one process): goroutines of a corrupt core may share
+    /// one huge stack, so per-stack bounds alone do not bound the work.
+    frames_left: AtomicU64,
+    scan_left: AtomicU64,
+}
+
+/// Frames walked over all goroutines (a real process has a few per
+/// goroutine; 2^26 is a million goroutines 64 frames deep).
+const MAX_TOTAL_FRAMES: u64 = 1 << 26;
+/// Bytes scanned conservatively over all goroutines.
+const MAX_TOTAL_SCAN_BYTES: u64 = 1 << 33;
+
+/// Take `n` from `budget`; false if there is not that much left.
+fn take(budget: &AtomicU64, n: u64) -> bool {
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(n)
+        })
+        .is_ok()
 }
 
 fn is(f: &Func, known: Option<u32>) -> bool {
@@ -275,7 +309,12 @@ impl<'p> Unwinder<'p> {
             make_func_stub: idx("reflect.makeFuncStub"),
             method_value_call: idx("reflect.methodValueCall"),
         };
-        Unwinder { pcln, known }
+        Unwinder {
+            pcln,
+            known,
+            frames_left: AtomicU64::new(MAX_TOTAL_FRAMES),
+            scan_left: AtomicU64::new(MAX_TOTAL_SCAN_BYTES),
+        }
     }
 
     pub fn pclntab(&self) -> &'p Pclntab {
@@ -317,7 +356,13 @@ impl<'p> Unwinder<'p> {
         let mut trap = start.trap;
         let mut conservative = start.trap;
         let mut callee: Option<Func> = None;
+        if hi <= lo || hi.0 - lo.0 > MAX_STACK_BYTES {
+            return Err(UnwindError::BadStack { lo, hi });
+        }
         for depth in 0..MAX_FRAMES {
+            if !take(&self.frames_left, 1) {
+                return Err(UnwindError::TooManyFrames);
+            }
             if sp < lo || sp >= hi {
                 return Err(UnwindError::OutsideStack { sp, lo, hi });
             }
@@ -367,6 +412,7 @@ impl<'p> Unwinder<'p> {
                 func: f,
                 trap,
                 conservative: conservative || saver,
+                stack_hi: hi,
             });
             if f.is_top_frame() {
                 return Ok(());
@@ -405,10 +451,14 @@ impl<'p> Unwinder<'p> {
             // (whose argument maps come from a runtime reflectMethodValue) the
             // whole frame is scanned instead of reproducing that logic.
             let end = if reflect { frame.fp } else { frame.varp };
-            push_words(roots, frame, index, frame.sp, end, SlotKind::Conservative);
+            self.scan_words(mem, roots, frame, index, frame.sp, end);
             if !reflect && f.args > 0 {
-                let end = frame.argp + f.args as u64;
-                push_words(roots, frame, index, frame.argp, end, SlotKind::Conservative);
+                let end = frame
+                    .argp
+                    .0
+                    .saturating_add(f.args as u64)
+                    .min(frame.stack_hi.0);
+                self.scan_words(mem, roots, frame, index, frame.argp, Addr(end));
             }
             return;
         }
@@ -421,14 +471,7 @@ impl<'p> Unwinder<'p> {
                 self.pcln.func_name(f),
                 frame.pc
             ));
-            push_words(
-                roots,
-                frame,
-                index,
-                frame.sp,
-                frame.fp,
-                SlotKind::Conservative,
-            );
+            self.scan_words(mem, roots, frame, index, frame.sp, frame.fp);
         }
     }
 
@@ -459,6 +502,9 @@ impl<'p> Unwinder<'p> {
         if frame.varp > frame.sp {
             if let Some(sm) = self.pcln.funcdata(f, FUNCDATA_LOCALS_POINTER_MAPS) {
                 let nbit = self.stack_map(mem, f, sm, map_index, frame.continpc, buf)?;
+                if (nbit as u64) * PTR > frame.varp.0 - frame.sp.0 {
+                    return Err(self.corrupt(f, "locals stack map larger than the frame"));
+                }
                 let base = frame.varp - (nbit as u64) * PTR;
                 push_bits(roots, frame, index, base, buf, nbit, SlotKind::Local);
             } else {
@@ -470,7 +516,9 @@ impl<'p> Unwinder<'p> {
         if f.args != ARGS_SIZE_UNKNOWN && f.args >= PTR as i32 {
             if let Some(sm) = self.pcln.funcdata(f, FUNCDATA_ARGS_POINTER_MAPS) {
                 let nbit = self.stack_map(mem, f, sm, map_index, frame.continpc, buf)?;
-                let nbit = nbit.min((f.args as u64 / PTR) as i32);
+                // The arguments live in the caller's frame, inside the stack.
+                let room = frame.stack_hi.0.saturating_sub(frame.argp.0) / PTR;
+                let nbit = nbit.min((f.args as u64 / PTR).min(room) as i32);
                 push_bits(roots, frame, index, frame.argp, buf, nbit, SlotKind::Arg);
             } else {
                 return Err(self.corrupt(f, "missing args stack map"));
@@ -483,6 +531,11 @@ impl<'p> Unwinder<'p> {
             if n > MAX_STACK_OBJECTS {
                 return Err(self.corrupt(f, "stack object count"));
             }
+            // Stack objects are disjoint and inside the stack: more bytes
+            // of them than the stack holds is corrupt (and would make the
+            // slot list unbounded).
+            let mut total = 0u64;
+            let room = frame.stack_hi.0.saturating_sub(frame.sp.0);
             for i in 0..n {
                 let rec = p + PTR + 16 * i;
                 let off = mem.read_i32(rec)?;
@@ -496,6 +549,16 @@ impl<'p> Unwinder<'p> {
                 let base = Addr(base_reg.0.wrapping_add(off as i64 as u64));
                 if base < frame.sp {
                     continue; // not allocated in the frame yet
+                }
+                // Objects are locals or arguments: inside the stack.
+                total += size as u64;
+                if base
+                    .0
+                    .checked_add(size as u64)
+                    .is_none_or(|e| e > frame.stack_hi.0)
+                    || total > room
+                {
+                    return Err(self.corrupt(f, "stack object outside the stack"));
                 }
                 let object = roots.objects.len() as u32;
                 let kind = SlotKind::StackObject { object };
@@ -524,6 +587,25 @@ impl<'p> Unwinder<'p> {
             }
         }
         Ok(())
+    }
+
+    /// [`push_nonzero_words`] within the process-wide scan budget.
+    fn scan_words(
+        &self,
+        mem: &dyn Memory,
+        roots: &mut StackRoots,
+        frame: &Frame,
+        index: u32,
+        from: Addr,
+        to: Addr,
+    ) {
+        if !take(&self.scan_left, to.0.saturating_sub(from.0)) {
+            roots.errors.push(format!(
+                "frame {index}: more than {MAX_TOTAL_SCAN_BYTES} bytes of stacks to scan conservatively; not scanned"
+            ));
+            return;
+        }
+        push_nonzero_words(mem, roots, frame, index, from, to);
     }
 
     fn corrupt(&self, f: &Func, what: &'static str) -> LivenessError {
@@ -574,6 +656,49 @@ fn slot(addr: Addr, kind: SlotKind, frame: &Frame, index: u32) -> StackSlot {
         kind,
         frame: Some(index),
         frame_offset: addr.0.wrapping_sub(frame.fp.0) as i64,
+    }
+}
+
+/// Bytes read at a time by [`push_nonzero_words`].
+const SCAN_CHUNK: u64 = 4096;
+
+/// Every aligned word in `[from, to)` that holds a non-zero value (a
+/// conservative root can only be a pointer); unreadable words hold nothing.
+fn push_nonzero_words(
+    mem: &dyn Memory,
+    roots: &mut StackRoots,
+    frame: &Frame,
+    index: u32,
+    from: Addr,
+    to: Addr,
+) {
+    let mut buf = [0u8; SCAN_CHUNK as usize];
+    let mut a = from.align_up(PTR);
+    while a.0 < to.0 && to.0 - a.0 >= PTR {
+        let n = ((to.0 - a.0) / PTR * PTR).min(SCAN_CHUNK - a.0 % SCAN_CHUNK);
+        let chunk = &mut buf[..n as usize];
+        if mem.read(a, chunk).is_ok() {
+            for (i, w) in chunk.chunks_exact(8).enumerate() {
+                if w.iter().any(|&b| b != 0) {
+                    let at = a + 8 * i as u64;
+                    roots
+                        .slots
+                        .push(slot(at, SlotKind::Conservative, frame, index));
+                }
+            }
+        } else if mem.read_u64(a).is_ok() || mem.read_u64(a + (n - PTR)).is_ok() {
+            // A mapping boundary inside the chunk (cores map whole pages,
+            // so this is rare): word by word.
+            for i in 0..n / PTR {
+                let at = a + 8 * i;
+                if mem.read_u64(at).is_ok_and(|v| v != 0) {
+                    roots
+                        .slots
+                        .push(slot(at, SlotKind::Conservative, frame, index));
+                }
+            }
+        }
+        a = a + n;
     }
 }
 

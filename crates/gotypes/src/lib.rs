@@ -8,6 +8,8 @@
 
 pub mod addr;
 pub mod dwarf;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mem;
 pub mod rtype;
 

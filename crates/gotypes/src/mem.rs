@@ -23,6 +23,9 @@ pub trait Memory: Sync {
     fn slice(&self, addr: Addr, len: u64) -> Option<&[u8]>;
 
     fn read_u8(&self, addr: Addr) -> Result<u8, MemError> {
+        if let Some(&[b]) = self.slice(addr, 1) {
+            return Ok(b);
+        }
         let mut b = [0u8; 1];
         self.read(addr, &mut b)?;
         Ok(b[0])
@@ -33,11 +36,18 @@ pub trait Memory: Sync {
         Ok(u16::from_le_bytes(b))
     }
     fn read_u32(&self, addr: Addr) -> Result<u32, MemError> {
+        if let Some(&[a, b, c, d]) = self.slice(addr, 4) {
+            return Ok(u32::from_le_bytes([a, b, c, d]));
+        }
         let mut b = [0u8; 4];
         self.read(addr, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
     fn read_u64(&self, addr: Addr) -> Result<u64, MemError> {
+        // The common case, one mapping, without a copy loop.
+        if let Some(&[a, b, c, d, e, f, g, h]) = self.slice(addr, 8) {
+            return Ok(u64::from_le_bytes([a, b, c, d, e, f, g, h]));
+        }
         let mut b = [0u8; 8];
         self.read(addr, &mut b)?;
         Ok(u64::from_le_bytes(b))

@@ -78,7 +78,8 @@ struct SymEntry {
     kind: SymbolKind,
 }
 
-/// An opened Go executable.
+/// An opened Go executable (cloning shares the file's bytes).
+#[derive(Clone)]
 pub struct Exe {
     pub path: PathBuf,
     /// `e_entry`, link-time.

@@ -93,6 +93,13 @@ impl Loaded {
             None => executable_named_by(&core)?,
         };
         let exe = Exe::open(&exe_path)?;
+        Loaded::from_parts(core, exe)
+    }
+
+    /// Check an already parsed core and executable against each other and
+    /// build the address space (what [`Loaded::open`] does after reading
+    /// the files; fuzzers and tests use it on in-memory bytes).
+    pub fn from_parts(core: CoreFile, exe: Exe) -> Result<Loaded, LoadError> {
         let bias = pie_bias(&core, &exe)?;
         let mut warnings = Vec::new();
         warnings.extend(verify_match(&core, &exe, bias)?);
@@ -121,17 +128,16 @@ impl Loaded {
 }
 
 /// The executable path recorded in the core: the `NT_FILE` mapping holding
-/// the entry point, else the `AT_EXECFN` string.
+/// the entry point. This is the only file gorefs opens on the core's word,
+/// so it must be an absolute path to a regular file (not a device, FIFO or
+/// directory, nor a path relative to gorefs' own working directory); it is
+/// then only parsed as an ELF executable and checked against the core.
 fn executable_named_by(core: &CoreFile) -> Result<PathBuf, LoadError> {
-    let from_files = core
+    let named = core
         .auxv_value(AT_ENTRY)
         .and_then(|entry| core.file_at(Addr(entry)))
         .map(|f| f.path.clone());
-    let from_execfn = || {
-        core.auxv_value(AT_EXECFN)
-            .and_then(|a| core.dumped_c_string(Addr(a), 4096))
-    };
-    let Some(named) = from_files.or_else(from_execfn) else {
+    let Some(named) = named else {
         return Err(LoadError::NoExecutable {
             detail: format!(
                 "no executable given and {} does not name one; pass the binary explicitly",
@@ -141,8 +147,25 @@ fn executable_named_by(core: &CoreFile) -> Result<PathBuf, LoadError> {
     };
     // The kernel marks files deleted after they were mapped.
     let path = PathBuf::from(named.strip_suffix(" (deleted)").unwrap_or(&named));
+    if !path.is_absolute() {
+        return Err(LoadError::NoExecutable {
+            detail: format!(
+                "no executable given and {} names a relative path {}; pass the binary explicitly",
+                core.path.display(),
+                path.display()
+            ),
+        });
+    }
     if path.is_file() {
         Ok(path)
+    } else if path.exists() {
+        Err(LoadError::NoExecutable {
+            detail: format!(
+                "no executable given and {} (named by {}) is not a regular file; pass the binary explicitly",
+                path.display(),
+                core.path.display()
+            ),
+        })
     } else {
         Err(LoadError::NoExecutable {
             detail: format!(

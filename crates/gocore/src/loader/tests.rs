@@ -551,6 +551,47 @@ fn finds_the_executable_from_the_core() {
     );
 }
 
+/// A hostile core names files gorefs must not open: relative paths (which
+/// would resolve against gorefs' own directory), devices, FIFOs,
+/// directories. Only an absolute path to a regular file is opened.
+#[test]
+fn opens_only_an_absolute_regular_file_named_by_nt_file() {
+    let dir = Scratch::new();
+    let exe = fake_exe(ET_EXEC, "abc/def", "go1.24.11", true);
+    dir.file("prog", &exe);
+    let fifo = dir.0.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let fifo = fifo.to_str().unwrap().to_string();
+    let dir_path = dir.0.path().to_str().unwrap().to_string();
+    let mut cases = vec![
+        ("prog", "names a relative path prog"),
+        ("/dev/zero", "/dev/zero (named by"),
+        (dir_path.as_str(), "is not a regular file"),
+    ];
+    if made {
+        cases.push((fifo.as_str(), "is not a regular file"));
+    }
+    // gorefs' working directory holds `prog` too: it must still not be used.
+    let cwd_prog = std::env::current_dir().unwrap().join("prog");
+    assert!(!cwd_prog.exists());
+    for (i, (named, expect)) in cases.into_iter().enumerate() {
+        let core = fake_core(
+            &[seg(TEXT, 0x2000, exe[..0x1000].to_vec(), R | X)],
+            &[(AT_ENTRY, ENTRY)],
+            &[(TEXT, DATA, named)],
+        );
+        let msg = Loaded::open(&dir.file(&format!("core{i}"), &core), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains(expect), "{named}: {msg}");
+        assert!(msg.contains("pass the binary explicitly"), "{named}: {msg}");
+    }
+}
+
 #[test]
 fn refuses_bad_inputs_clearly() {
     let dir = Scratch::new();

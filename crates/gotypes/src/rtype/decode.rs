@@ -28,6 +28,9 @@ const MAX_NAME_LEN: u64 = 1 << 16;
 const MAX_FIELDS: u64 = 1 << 16;
 const MAX_METHODS: u64 = 1 << 16;
 const STRUCT_FIELD_SIZE: u64 = 24;
+/// Bound on the bytes of all field names of one struct (names may all
+/// point at one long name: the count alone does not bound the memory).
+const MAX_STRUCT_NAME_BYTES: usize = 1 << 20;
 /// `abi.Name` flag bit of embedded struct fields.
 const NAME_EMBEDDED: u8 = 1 << 3;
 
@@ -122,7 +125,12 @@ fn is_qualified(name: &str) -> bool {
         .next()
         .is_some_and(|c| c == '_' || c.is_alphabetic());
     let head = name.split([' ', '[', '(', '{']).next().unwrap_or("");
-    starts_ident && head.len() > 2 && head[1..head.len() - 1].contains('.')
+    // A dot after the first character and before the last one (by chars:
+    // Go identifiers may be non-ASCII, `main.Café`).
+    let mut inner = head.chars();
+    inner.next();
+    inner.next_back();
+    starts_ident && inner.as_str().contains('.')
 }
 
 /// A decoded `abi.Name`.
@@ -393,10 +401,6 @@ impl TypeReader<'_> {
                 let flags = le32(ext, 104);
                 m.indirect_key = flags & 4 != 0;
                 m.indirect_elem = flags & 8 != 0;
-                m.keys_off = CTRL;
-                m.key_stride = m.slot_size;
-                m.elems_off = CTRL + m.elem_off;
-                m.elem_stride = m.slot_size;
                 let fits = m
                     .slot_size
                     .checked_mul(SLOTS)
@@ -405,6 +409,11 @@ impl TypeReader<'_> {
                 if m.group.is_null() || !fits || m.elem_off > m.slot_size {
                     return Err(bad("inconsistent map group layout"));
                 }
+                m.keys_off = CTRL;
+                m.key_stride = m.slot_size;
+                // Cannot overflow: elem_off <= slot_size < group_size.
+                m.elems_off = CTRL + m.elem_off;
+                m.elem_stride = m.slot_size;
             }
             MapLayout::Swiss127 => {
                 m.group = Addr(le64(ext, 64));
@@ -448,12 +457,17 @@ impl TypeReader<'_> {
             .mem
             .read_vec(data, n * STRUCT_FIELD_SIZE, MAX_FIELDS * STRUCT_FIELD_SIZE)?;
         let mut fields = Vec::with_capacity(n as usize);
+        let mut name_bytes = 0usize;
         for f in raw.chunks_exact(STRUCT_FIELD_SIZE as usize) {
             let (name_ptr, typ, offset) = (Addr(le64(f, 0)), Addr(le64(f, 8)), le64(f, 16));
             if typ.is_null() || offset > size {
                 return Err(bad("struct field with nil type or offset past the end"));
             }
             let name = self.read_name(name_ptr, None)?;
+            name_bytes += name.text.len();
+            if name_bytes > MAX_STRUCT_NAME_BYTES {
+                return Err(bad("struct field names too long"));
+            }
             fields.push(StructField {
                 name: name.text,
                 typ,
@@ -524,5 +538,23 @@ impl TypeReader<'_> {
             addr,
             why: "length varint too long",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: names are UTF-8 and Go identifiers may be non-ASCII,
+    /// so the check must not slice inside a character.
+    #[test]
+    fn qualified_names_may_be_non_ascii() {
+        assert!(is_qualified("main.Café"));
+        assert!(is_qualified("é.x"));
+        assert!(is_qualified("main.Box[int]"));
+        assert!(!is_qualified("éé"));
+        assert!(!is_qualified("ab"));
+        assert!(!is_qualified(".ab"));
+        assert!(name_fits_kind("main.Ünïcode", Kind::Struct));
     }
 }

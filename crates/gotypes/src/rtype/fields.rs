@@ -20,6 +20,9 @@ const EXPAND_MAX_ENTRIES: u64 = 1024;
 /// Layouts longer than this are rejected (it takes 2^16 distinct
 /// pointer-holding fields, far beyond any real type).
 const MAX_PTR_FIELDS: usize = 1 << 16;
+/// Bound on the bytes of the paths of one type's layout (field names of up
+/// to 64 KiB nest: the entry count alone does not bound the memory).
+const MAX_PATH_BYTES: usize = 1 << 22;
 
 /// What a pointer slot points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,6 +65,10 @@ pub struct FieldPath {
 }
 
 impl FieldPath {
+    fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
     fn root() -> FieldPath {
         FieldPath {
             parts: Box::new([Box::from("")]),
@@ -190,6 +197,11 @@ impl fmt::Display for PathOf<'_> {
     }
 }
 
+/// Total bytes of the paths of a layout.
+fn paths_len(fields: &[PtrField]) -> usize {
+    fields.iter().map(|f| f.path.len()).sum()
+}
+
 impl TypeReader<'_> {
     /// The pointer slots of a value of type `t`, ascending by first offset
     /// (cached). Their offsets are exactly the set bits of [`Self::gc_mask`].
@@ -219,6 +231,8 @@ impl TypeReader<'_> {
         }
         let leaf = |off, target| Ok(vec![PtrField::leaf(off, target)]);
         let mut out = Vec::new();
+        // Bytes of the paths in `out`, checked before they are built.
+        let mut path_bytes = 0usize;
         match &t.detail {
             KindDetail::Ptr { elem } => return leaf(0, FieldTarget::Ptr(*elem)),
             KindDetail::Slice { elem } => return leaf(0, FieldTarget::SliceData(*elem)),
@@ -237,7 +251,12 @@ impl TypeReader<'_> {
                         return Err(bad("struct field past the end"));
                     }
                     let prefix = format!(".{}", f.name);
-                    for sf in self.fields_at(f.typ, depth + 1)?.iter() {
+                    let sub = self.fields_at(f.typ, depth + 1)?;
+                    path_bytes += paths_len(&sub) + prefix.len() * sub.len();
+                    if path_bytes > MAX_PATH_BYTES {
+                        return Err(bad("pointer field paths too long"));
+                    }
+                    for sf in sub.iter() {
                         out.push(PtrField {
                             offset: sf.offset + f.offset,
                             target: sf.target,
@@ -258,6 +277,11 @@ impl TypeReader<'_> {
                 let sub = self.fields_at(*elem, depth + 1)?;
                 let n = sub.len() as u64;
                 if *len <= EXPAND_MAX_LEN && len * n <= EXPAND_MAX_ENTRIES {
+                    // Each copy adds at most "[63]" to every path.
+                    path_bytes += (paths_len(&sub) + 4 * sub.len()) * *len as usize;
+                    if path_bytes > MAX_PATH_BYTES {
+                        return Err(bad("pointer field paths too long"));
+                    }
                     for i in 0..*len {
                         let prefix = format!("[{i}]");
                         out.extend(sub.iter().map(|sf| PtrField {

@@ -12,6 +12,10 @@ use crate::Addr;
 /// Largest mask we materialise: 2^30 words = 8 GiB of pointerful data
 /// (a 128 MiB bitmap).
 const MAX_MASK_WORDS: u64 = 1 << 30;
+/// Bound on the words of all masks one reader builds (a 512 MiB of
+/// bitmaps): corrupt descriptors, each claiming a huge mask, must not
+/// allocate without limit.
+const MAX_TOTAL_MASK_WORDS: u64 = 1 << 32;
 /// Largest GC program we read. The compiler only emits programs for types
 /// over 128 KiB of pointers and they compress well, so this is generous.
 const MAX_PROGRAM_BYTES: u64 = 1 << 24;
@@ -127,6 +131,15 @@ impl TypeReader<'_> {
                 Err(e) => return self.unrolled_dummy_mask(addr)?.ok_or(e).map(Arc::new),
             };
             let words = mask_words(&t)?;
+            let total = self
+                .mask_words
+                .fetch_add(words, std::sync::atomic::Ordering::Relaxed);
+            if total.saturating_add(words) > MAX_TOTAL_MASK_WORDS {
+                return Err(TypeError::BadMask {
+                    addr,
+                    why: "pointer masks of all types too large",
+                });
+            }
             let mask = match t.gc_data {
                 GcData::None => PtrMask::zeroed(0),
                 GcData::Bitmap(p) => self.read_bitmap(p, words)?,
@@ -176,7 +189,8 @@ impl TypeReader<'_> {
     /// field masks, as `runtime/type.go:buildGCMask` does.
     fn build_mask(&self, t: &RType, words: u64, depth: u32) -> Result<PtrMask, TypeError> {
         let bad = |why| TypeError::BadMask { addr: t.addr, why };
-        let mut mask = PtrMask::zeroed(words);
+        // The mask is allocated once the type's claims are checked.
+        let mut mask;
         match &t.detail {
             KindDetail::Array { elem, len } => {
                 let e = self.get(*elem)?;
@@ -193,11 +207,25 @@ impl TypeReader<'_> {
                 if last.checked_add(em.words).is_none_or(|end| end > words) {
                     return Err(bad("array elements overrun PtrBytes"));
                 }
+                mask = PtrMask::zeroed(words);
                 for i in 0..*len {
                     mask.or_at(i * stride, &em);
                 }
             }
             KindDetail::Struct { fields } => {
+                // Pointerful fields must lie inside PtrBytes.
+                for f in fields {
+                    let ft = self.get(f.typ)?;
+                    if ft.ptr_bytes > 0
+                        && (f.offset % 8 != 0
+                            || f.offset
+                                .checked_add(ft.ptr_bytes)
+                                .is_none_or(|e| e > words * 8))
+                    {
+                        return Err(bad("pointerful field misaligned or past PtrBytes"));
+                    }
+                }
+                mask = PtrMask::zeroed(words);
                 for f in fields {
                     let ft = self.get(f.typ)?;
                     if ft.ptr_bytes == 0 {

@@ -309,6 +309,8 @@ pub struct TypeReader<'m> {
     types: Cache<RType>,
     masks: Cache<PtrMask>,
     fields: Cache<[PtrField]>,
+    /// Words of the masks built so far (see `gcmask::MAX_TOTAL_MASK_WORDS`).
+    mask_words: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for TypeReader<'_> {
@@ -331,6 +333,7 @@ impl<'m> TypeReader<'m> {
             types: RwLock::default(),
             masks: RwLock::default(),
             fields: RwLock::default(),
+            mask_words: Default::default(),
         }
     }
 

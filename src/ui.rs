@@ -1,0 +1,117 @@
+//! How gorefs talks to the person at the terminal: warnings and errors on
+//! stderr (coloured only on a terminal and when `NO_COLOR` is unset),
+//! progress bars for long phases (only on a terminal), and `--quiet`.
+
+use std::io::IsTerminal;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use gocore::progress::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+static QUIET: OnceLock<bool> = OnceLock::new();
+
+/// Set once, from `--quiet`, before anything is printed.
+pub fn set_quiet(quiet: bool) {
+    let _ = QUIET.set(quiet);
+}
+
+fn quiet() -> bool {
+    QUIET.get().copied().unwrap_or(false)
+}
+
+/// Colour on stderr: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(code: &str, text: &str) -> String {
+    if colour() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `gorefs: warning: …`, unless `--quiet`.
+pub fn warn(msg: impl std::fmt::Display) {
+    if !quiet() {
+        eprintln!("gorefs: {} {msg}", paint("33", "warning:"));
+    }
+}
+
+/// A note about what gorefs did (`using the last core`), unless `--quiet`.
+pub fn note(msg: impl std::fmt::Display) {
+    if !quiet() {
+        eprintln!("gorefs: {msg}");
+    }
+}
+
+/// The one line an error prints.
+pub fn error_line(msg: &str) -> String {
+    format!("gorefs: {} {msg}", paint("31", "error:"))
+}
+
+/// Progress of an analysis drawn as one bar on stderr; hidden when stderr is
+/// not a terminal or with `--quiet`. With `GOREFS_TIMINGS` set, each phase's
+/// wall time is printed when it ends (for benchmarks).
+pub struct Bar(ProgressBar, Option<Mutex<Option<(&'static str, Instant)>>>);
+
+impl Bar {
+    pub fn new() -> Bar {
+        let target = if quiet() || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let timings = std::env::var_os("GOREFS_TIMINGS").map(|_| Mutex::new(None));
+        Bar(bar, timings)
+    }
+
+    /// Print the phase that just ended, when timing.
+    fn lap(&self, next: Option<&'static str>) {
+        let Some(t) = &self.1 else { return };
+        let Ok(mut cur) = t.lock() else { return };
+        if let Some((name, start)) = cur.take() {
+            eprintln!(
+                "gorefs: timing: {name}: {:.3} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        *cur = next.map(|n| (n, Instant::now()));
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.lap(None);
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &'static str, total: Option<u64>) {
+        self.lap(Some(name));
+        let style = match total {
+            Some(n) => {
+                self.0.set_length(n);
+                ProgressStyle::with_template(
+                    "{spinner} {msg:<28} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {elapsed})",
+                )
+            }
+            None => ProgressStyle::with_template("{spinner} {msg:<28} {elapsed}"),
+        };
+        if let Ok(style) = style {
+            self.0.set_style(style.progress_chars("=> "));
+        }
+        self.0.set_position(0);
+        self.0.set_message(name);
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
