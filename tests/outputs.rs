@@ -9,41 +9,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{gorefs, json, name, truth, variants};
+use crate::util::{addr, gorefs, json, name, output, truth, variants};
 
 /// Run `gorefs <args…> CORE EXE <extra…>` on a variant; its stdout.
-fn output(cmd: &str, variant: &Path, extra: &[&str]) -> Vec<u8> {
-    let out = gorefs()
-        .arg(cmd)
-        .arg(variant.join("core.zst"))
-        .arg(variant.join("heapzoo.zst"))
-        .args(extra)
-        .output()
-        .expect("run gorefs");
-    assert!(
-        out.status.success(),
-        "gorefs {cmd} failed on {}: {}",
-        variant.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn text(cmd: &str, variant: &Path, extra: &[&str]) -> String {
     String::from_utf8(output(cmd, variant, extra)).expect("UTF-8 output")
-}
-
-/// The truth address of a named heapzoo object.
-fn addr(truth: &Value, object: &str) -> String {
-    truth["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == object)
-        .unwrap_or_else(|| panic!("truth has no object {object}"))["address"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 fn holder_retained(t: &Value) -> u64 {

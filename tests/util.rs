@@ -29,13 +29,12 @@ pub fn gorefs() -> Command {
     c
 }
 
-/// Run `gorefs <cmd> --json core exe` on a variant and parse the output.
-pub fn json(cmd: &str, variant: &Path, extra: &[&str]) -> Value {
+/// Run `gorefs <cmd> core exe <extra>` on a variant; its stdout.
+pub fn output(cmd: &str, variant: &Path, extra: &[&str]) -> Vec<u8> {
     let out = gorefs()
         .arg(cmd)
         .arg(variant.join("core.zst"))
         .arg(variant.join("heapzoo.zst"))
-        .arg("--json")
         .args(extra)
         .output()
         .expect("run gorefs");
@@ -45,12 +44,33 @@ pub fn json(cmd: &str, variant: &Path, extra: &[&str]) -> Value {
         variant.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
+    out.stdout
+}
+
+/// Run `gorefs <cmd> --json core exe <extra>` on a variant and parse it.
+pub fn json(cmd: &str, variant: &Path, extra: &[&str]) -> Value {
+    let args: Vec<&str> = std::iter::once("--json")
+        .chain(extra.iter().copied())
+        .collect();
+    serde_json::from_slice(&output(cmd, variant, &args)).expect("valid JSON")
 }
 
 pub fn truth(variant: &Path) -> Value {
     let s = std::fs::read_to_string(variant.join("truth.json")).expect("truth.json");
     serde_json::from_str(&s).expect("truth.json parses")
+}
+
+/// The address heapzoo printed for one of its named objects.
+pub fn addr(truth: &Value, object: &str) -> String {
+    truth["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == object)
+        .unwrap_or_else(|| panic!("truth has no object {object}"))["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 pub fn name(variant: &Path) -> String {

@@ -84,6 +84,18 @@ fn pct(d: &Delta) -> String {
     }
 }
 
+/// `107.4 KiB → 123.1 KiB (+15.8 KiB, +14.7%), +123 objects`.
+fn live_change(live: &Delta) -> String {
+    format!(
+        "{} → {} ({}, {}), {:+} objects",
+        human_bytes(live.bytes_a),
+        human_bytes(live.bytes_b),
+        signed_bytes(live.bytes_delta),
+        pct(live),
+        live.count_delta
+    )
+}
+
 pub fn print(
     d: &Diff,
     format: Format,
@@ -108,15 +120,7 @@ pub fn print(
             },
         ),
         Format::Table => {
-            writeln!(
-                out,
-                "live heap: {} → {} ({}, {}), {:+} objects",
-                human_bytes(d.live.bytes_a),
-                human_bytes(d.live.bytes_b),
-                signed_bytes(d.live.bytes_delta),
-                pct(&d.live),
-                d.live.count_delta
-            )?;
+            writeln!(out, "live heap: {}", live_change(&d.live))?;
             for (title, list) in [
                 ("TYPE", &d.types),
                 ("ROOT", &d.roots),
@@ -177,15 +181,7 @@ pub fn print(
                 None => "✅ within limits".into(),
             };
             writeln!(out, "### gorefs heap diff\n\n{status}\n")?;
-            writeln!(
-                out,
-                "Live heap: **{} → {}** ({}, {}), {:+} objects\n",
-                human_bytes(d.live.bytes_a),
-                human_bytes(d.live.bytes_b),
-                signed_bytes(d.live.bytes_delta),
-                pct(&d.live),
-                d.live.count_delta
-            )?;
+            writeln!(out, "Live heap: {}\n", live_change(&d.live))?;
             for (title, list) in [
                 ("Type", &d.types),
                 ("Root", &d.roots),
