@@ -5,6 +5,7 @@
 #   bash scripts/make-testdata.sh go1.27.3 go1.21.13-pie   # only these
 #   bash scripts/make-testdata.sh --list       # print the known variants
 #   bash scripts/make-testdata.sh growth       # the snapshot-diff pair only
+#   bash scripts/make-testdata.sh stripped     # stripped binaries + debug files
 #
 # For each variant it builds testdata/programs/heapzoo with one Go release,
 # runs it until it prints "ready", sends SIGQUIT (with GOTRACEBACK=crash the
@@ -46,7 +47,7 @@ log() { printf '[make-testdata] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 if [[ "${1:-}" == "--list" ]]; then
-	printf '%s\n' "${ALL_VARIANTS[@]}" growth
+	printf '%s\n' "${ALL_VARIANTS[@]}" growth stripped
 	exit 0
 fi
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
@@ -228,15 +229,41 @@ make_growth() {
 	WORK=
 }
 
+# ---------------------------------------------------------------------------
+# Stripped: a stripped executable and its separate debug file, derived from
+# existing variants' binaries (objcopy keeps the build ids)
+
+STRIPPED_VARIANTS=(go1.21.13 go1.27.3)
+
+make_stripped() {
+	local v dir tmp
+	command -v objcopy >/dev/null || die "objcopy is required (apt-get install binutils)"
+	for v in "${STRIPPED_VARIANTS[@]}"; do
+		dir="$OUT/$v"
+		[[ -f "$dir/heapzoo.zst" ]] || die "$v: no heapzoo.zst; make the variant first"
+		tmp="$(mktemp -d "${TMPDIR:-/tmp}/gorefs-stripped.XXXXXX")"
+		zstd -q -d "$dir/heapzoo.zst" -o "$tmp/heapzoo"
+		objcopy --only-keep-debug "$tmp/heapzoo" "$tmp/heapzoo.debug"
+		objcopy --strip-all "$tmp/heapzoo" "$tmp/heapzoo-stripped"
+		zstd -q -19 -f "$tmp/heapzoo.debug" -o "$dir/heapzoo.debug.zst"
+		zstd -q -19 -f "$tmp/heapzoo-stripped" -o "$dir/heapzoo-stripped.zst"
+		chmod 0644 "$dir/heapzoo.debug.zst" "$dir/heapzoo-stripped.zst"
+		rm -rf "$tmp"
+		log "   wrote $dir/heapzoo-stripped.zst and heapzoo.debug.zst"
+	done
+}
+
 WORK=
 trap '[[ -n "$WORK" ]] && rm -rf "$WORK"' EXIT
 
 variants=("$@")
-[[ ${#variants[@]} -gt 0 ]] || variants=("${ALL_VARIANTS[@]}" growth)
+[[ ${#variants[@]} -gt 0 ]] || variants=("${ALL_VARIANTS[@]}" growth stripped)
 mkdir -p "$OUT"
 for v in "${variants[@]}"; do
 	if [[ "$v" == growth ]]; then
 		make_growth
+	elif [[ "$v" == stripped ]]; then
+		make_stripped
 	else
 		make_variant "$v"
 	fi

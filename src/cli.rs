@@ -23,6 +23,10 @@ pub struct Args {
     /// No progress bars, warnings or notes on stderr (errors still print).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Take DWARF and symbols from this file: the debug file of a stripped
+    /// executable (`objcopy --only-keep-debug`), with the same build id.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub debug_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -296,8 +300,12 @@ pub struct ObjectsArgs {
     pub all: bool,
 }
 
+/// `--debug-file`, set once by [`run`] for every core the command opens.
+static DEBUG_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
 fn open(c: &Common) -> Result<Core> {
-    let core = Core::open(&c.core, c.exe.as_deref())
+    let debug_file = DEBUG_FILE.get().and_then(Option::as_deref);
+    let core = Core::open_with_debug(&c.core, c.exe.as_deref(), debug_file)
         .with_context(|| format!("cannot analyse {}", c.core.display()))?;
     for w in &core.warnings {
         ui::warn(w);
@@ -307,6 +315,7 @@ fn open(c: &Common) -> Result<Core> {
 
 pub fn run(args: Args) -> Result<()> {
     ui::set_quiet(args.quiet);
+    let _ = DEBUG_FILE.set(args.debug_file.clone());
     let mut out = std::io::stdout().lock();
     match args.command {
         Command::Mappings(c) => {

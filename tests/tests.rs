@@ -9,5 +9,6 @@ mod graph;
 mod heapzoo;
 mod outputs;
 mod snapshot;
+mod stripped;
 mod util;
 mod ux;

@@ -14,7 +14,7 @@ pub enum Error {
     #[error(transparent)]
     Dwarf(#[from] gotypes::dwarf::DwarfError),
     #[error(
-        "{exe}: the binary has no DWARF debug info (stripped?); gorefs needs an unstripped binary"
+        "{exe}: the binary has no DWARF debug info (stripped?); pass the unstripped binary, or its debug file with --debug-file"
     )]
     NoDwarf { exe: String },
     #[error("runtime layout: {0} (is this a supported Go release?)")]

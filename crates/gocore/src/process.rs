@@ -52,17 +52,27 @@ pub struct Analysis<'a> {
 
 impl Core {
     pub fn open(core_path: &Path, exe_path: Option<&Path>) -> Result<Core, Error> {
-        let loaded = Loaded::open(core_path, exe_path)?;
+        Core::open_with_debug(core_path, exe_path, None)
+    }
+
+    /// [`Core::open`] with DWARF and symbols from a separate debug file.
+    pub fn open_with_debug(
+        core_path: &Path,
+        exe_path: Option<&Path>,
+        debug_file: Option<&Path>,
+    ) -> Result<Core, Error> {
+        let loaded = Loaded::open_with_debug(core_path, exe_path, debug_file)?;
         let info = &loaded.exe.build_info;
         info.check_supported()?;
         let version = info.version;
         let experiments = info.experiments.clone();
-        let dwarf = DwarfInfo::parse(&|id| loaded.exe.dwarf_section(id)).map_err(|e| match e {
-            gotypes::dwarf::DwarfError::NoDebugInfo => Error::NoDwarf {
-                exe: loaded.exe.path.display().to_string(),
-            },
-            e => Error::Dwarf(e),
-        })?;
+        let dwarf =
+            DwarfInfo::parse(&|id| loaded.debug_info().dwarf_section(id)).map_err(|e| match e {
+                gotypes::dwarf::DwarfError::NoDebugInfo => Error::NoDwarf {
+                    exe: loaded.exe.path.display().to_string(),
+                },
+                e => Error::Dwarf(e),
+            })?;
         let l = Lookup {
             dwarf: &dwarf,
             bias: loaded.bias,
@@ -211,7 +221,7 @@ impl GlobalNamer for Core {
         if let Some(g) = self.dwarf.global_containing(link) {
             return Some((g.name.clone(), link - g.addr));
         }
-        let s = self.loaded.exe.symbol_containing(Addr(link))?;
+        let s = self.loaded.debug_info().symbol_containing(Addr(link))?;
         Some((s.name.to_string(), link - s.addr.0))
     }
 }

@@ -107,8 +107,36 @@ impl Exe {
         Exe::parse(path, Bytes::open(path)?)
     }
 
+    /// Open a separate debug file of `exe` (`objcopy --only-keep-debug`, or
+    /// the unstripped binary of a stripped build): its DWARF and symbols
+    /// stand in for the ones `exe` lacks. It must carry the same build id.
+    pub fn open_debug_file(path: &Path, exe: &Exe) -> Result<Exe, LoadError> {
+        let debug = Exe::parse_with(path, Bytes::open(path)?, Some(&exe.build_info))?;
+        let same = match (&exe.go_build_id, &debug.go_build_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => matches!((&exe.gnu_build_id, &debug.gnu_build_id), (Some(a), Some(b)) if a == b),
+        };
+        if !same {
+            return Err(LoadError::DebugFileMismatch {
+                debug: path.to_path_buf(),
+                exe: exe.path.clone(),
+            });
+        }
+        Ok(debug)
+    }
+
     /// Parse an executable whose bytes are already loaded.
     pub fn parse(path: &Path, bytes: Bytes) -> Result<Exe, LoadError> {
+        Exe::parse_with(path, bytes, None)
+    }
+
+    /// [`Exe::parse`]; a debug file, whose `.go.buildinfo` holds no data,
+    /// takes `build_info` from its executable.
+    fn parse_with(
+        path: &Path,
+        bytes: Bytes,
+        build_info: Option<&BuildInfo>,
+    ) -> Result<Exe, LoadError> {
         let bytes = Arc::new(bytes);
         let data: &[u8] = &bytes;
         let header = check_header(
@@ -133,15 +161,16 @@ impl Exe {
                     if sh_flags.0 & elf::SHF_COMPRESSED.0 != 0),
             })
             .collect();
-        let build_info = match file.section_by_name(".go.buildinfo") {
-            Some(s) => {
+        let build_info = match (build_info, file.section_by_name(".go.buildinfo")) {
+            (Some(b), _) => b.clone(),
+            (None, Some(s)) => {
                 let d = s.data().map_err(|e| LoadError::BadBuildInfo {
                     path: path.to_path_buf(),
                     detail: e.to_string(),
                 })?;
                 BuildInfo::parse(path, d)?
             }
-            None => {
+            (None, None) => {
                 return Err(LoadError::NotAGoBinary {
                     path: path.to_path_buf(),
                 })

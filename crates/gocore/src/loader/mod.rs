@@ -62,6 +62,8 @@ pub enum LoadError {
     UnsupportedGoVersion { version: String },
     #[error("{detail}")]
     NoExecutable { detail: String },
+    #[error("{} is not a debug file of {}: their build ids differ", debug.display(), exe.display())]
+    DebugFileMismatch { debug: PathBuf, exe: PathBuf },
     #[error("{} is not the executable that produced {}: {detail}", exe.display(), core.display())]
     BinaryMismatch {
         core: PathBuf,
@@ -80,6 +82,9 @@ pub struct Loaded {
     pub bias: u64,
     /// Problems that did not stop the load (truncated core, unverifiable binary).
     pub warnings: Vec<String>,
+    /// A separate file with the DWARF and symbols the executable lacks
+    /// (`--debug-file`).
+    pub debug: Option<Exe>,
 }
 
 impl Loaded {
@@ -118,12 +123,32 @@ impl Loaded {
             image,
             bias,
             warnings,
+            debug: None,
         })
+    }
+
+    /// [`Loaded::open`], taking DWARF and symbols from `debug_file` when
+    /// given (a stripped executable's separate debug file).
+    pub fn open_with_debug(
+        core_path: &Path,
+        exe_path: Option<&Path>,
+        debug_file: Option<&Path>,
+    ) -> Result<Loaded, LoadError> {
+        let mut loaded = Loaded::open(core_path, exe_path)?;
+        if let Some(d) = debug_file {
+            loaded.debug = Some(Exe::open_debug_file(d, &loaded.exe)?);
+        }
+        Ok(loaded)
+    }
+
+    /// Where DWARF and symbols come from: the debug file, else the executable.
+    pub fn debug_info(&self) -> &Exe {
+        self.debug.as_ref().unwrap_or(&self.exe)
     }
 
     /// The run-time address of the executable's symbol `name`.
     pub fn symbol_addr(&self, name: &str) -> Option<Addr> {
-        self.exe.symbol(name).map(|s| s.addr + self.bias)
+        self.debug_info().symbol(name).map(|s| s.addr + self.bias)
     }
 }
 
