@@ -27,6 +27,10 @@ pub fn print(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut rows = Vec::new();
+    if !json {
+        // Rows stream out (a heap has millions): a fixed-width header, not a table.
+        writeln!(out, "{:<18} {:>10} TYPE", "ADDRESS", "SIZE")?;
+    }
     for i in 0..a.heap.object_count() {
         let id = ObjId(i as u32);
         let live = a.is_live(id);
@@ -46,9 +50,10 @@ pub fn print(
         if json {
             rows.push(row);
         } else {
+            let garbage = if row.live { "" } else { "  (unreachable)" };
             writeln!(
                 out,
-                "{:<18} {:>10} {}",
+                "{:<18} {:>10} {}{garbage}",
                 row.address, row.size, row.type_name
             )?;
         }
