@@ -78,7 +78,7 @@ pub struct Describer<'a> {
     types_base: Addr,
     bias: u64,
     layout: TypingLayout,
-    funcs: &'a dyn FuncResolver,
+    funcs: &'a (dyn FuncResolver + Sync),
 }
 
 /// The structure of a type, whatever its source (descriptor or DWARF).

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use gotypes::dwarf::{DwarfInfo, DwarfTypeId, FieldLayout, TypeShape};
 use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, StructField, TypeReader};
 use gotypes::{Addr, Memory};
+use rayon::prelude::*;
 
 use crate::heap::{Heap, ObjId, MALLOC_HEADER_SIZE};
 
@@ -185,7 +186,7 @@ pub struct Typer<'a> {
     /// PIE load bias: DWARF addresses + bias = runtime addresses.
     pub bias: u64,
     pub layout: &'a TypingLayout,
-    pub funcs: &'a dyn FuncResolver,
+    pub funcs: &'a (dyn FuncResolver + Sync),
 }
 
 /// Work state of one typing run.
@@ -204,6 +205,18 @@ struct State<'a> {
     trie_nodes: HashMap<TypeRef, Option<(TypeRef, TypeRef)>>,
     work: Vec<ObjId>,
 }
+
+/// What walking a value found: a type for the object at an address (with
+/// an array length), or a value whose layout was not computed yet.
+enum Proposal {
+    Assign(Addr, TypeRef, Option<u64>),
+    Walk(Addr, TypeRef, u32),
+}
+
+/// Objects per parallel work unit when walking.
+const WALK_CHUNK: usize = 256;
+/// Objects walked before their proposals are applied.
+const WALK_SLICE: usize = 1 << 16;
 
 /// Arrays longer than this are walked lazily (one layout per element type).
 const MAX_NESTING: u32 = 64;
@@ -238,11 +251,36 @@ impl<'a> Typer<'a> {
             }
         }
         for r in roots {
-            let layout = st.layout(TypeRef::Dw(r.ty), 0);
-            st.walk_value(r.addr, &layout, 0);
+            st.apply(vec![Proposal::Walk(r.addr, TypeRef::Dw(r.ty), 0)]);
         }
-        while let Some(id) = st.work.pop() {
-            st.walk_object(id);
+        // Rounds: walk the objects whose type changed in parallel, then
+        // apply what they propose in their order (deterministic).
+        while !st.work.is_empty() {
+            let mut batch = std::mem::take(&mut st.work);
+            batch.sort_unstable();
+            batch.dedup();
+            for &id in &batch {
+                if let Some(t) = st.types[st.obj_type[id.index()] as usize] {
+                    st.layout(t, 0);
+                }
+            }
+            // Slices bound the proposals held at once.
+            for slice in batch.chunks(WALK_SLICE) {
+                let proposals: Vec<Proposal> = {
+                    let st = &st;
+                    slice
+                        .par_chunks(WALK_CHUNK)
+                        .flat_map_iter(|ids| {
+                            let mut out = Vec::new();
+                            for &id in ids {
+                                st.walk_object(id, &mut out);
+                            }
+                            out
+                        })
+                        .collect()
+                };
+                st.apply(proposals);
+            }
         }
         // What can be said of an untyped object: how many pointers it holds.
         for (i, count) in st.obj_count.iter_mut().enumerate() {
@@ -393,6 +431,21 @@ impl State<'_> {
         }
     }
 
+    /// Apply proposals in order.
+    fn apply(&mut self, proposals: Vec<Proposal>) {
+        for p in proposals {
+            match p {
+                Proposal::Assign(p, t, count) => self.assign(p, t, count),
+                Proposal::Walk(base, t, depth) => {
+                    let layout = self.layout(t, 0);
+                    let mut out = Vec::new();
+                    self.walk_value(base, &layout, depth, &mut out);
+                    self.apply(out);
+                }
+            }
+        }
+    }
+
     /// Record that the object at `p` holds a `t` (or `count` of them).
     fn assign(&mut self, p: Addr, t: TypeRef, count: Option<u64>) {
         let Some(found) = self.heap.locate(p) else {
@@ -443,7 +496,9 @@ impl State<'_> {
         self.work.push(id);
     }
 
-    fn walk_object(&mut self, id: ObjId) {
+    /// Propose types for what the object `id` points to (read-only: many
+    /// objects are walked in parallel, then their proposals applied).
+    fn walk_object(&self, id: ObjId, out: &mut Vec<Proposal>) {
         let i = id.index();
         let Some(t) = self.types[self.obj_type[i] as usize] else {
             return;
@@ -452,18 +507,21 @@ impl State<'_> {
         let start = heap.user_addr(id);
         let end = heap.slot(id) + heap.size(id);
         match t {
-            TypeRef::MapHeader(m) => self.walk_map_header(start, m),
+            TypeRef::MapHeader(m) => self.walk_map_header(start, m, out),
             TypeRef::MapDirectory(m) => {
                 for k in 0..u64::from(self.obj_count[i]).max(1) {
                     if let Ok(tp) = self.t.mem.read_ptr(start + 8 * k) {
-                        self.assign(tp, TypeRef::MapTable(m), None);
+                        out.push(Proposal::Assign(tp, TypeRef::MapTable(m), None));
                     }
                 }
             }
-            TypeRef::MapTable(m) => self.walk_map_table(start, m),
-            TypeRef::ChanHeader(c) => self.walk_chan(id, start, c),
+            TypeRef::MapTable(m) => self.walk_map_table(start, m, out),
+            TypeRef::ChanHeader(c) => self.walk_chan(id, start, c, out),
             _ => {
-                let layout = self.layout(t, 0);
+                // Laid out before the round (see `Typer::run`).
+                let Some(layout) = self.layouts.get(&t).cloned() else {
+                    return;
+                };
                 if layout.fields.is_empty() {
                     return;
                 }
@@ -473,14 +531,14 @@ impl State<'_> {
                     if base + layout.size > end {
                         break;
                     }
-                    self.walk_value(base, &layout, 0);
+                    self.walk_value(base, &layout, 0, out);
                 }
             }
         }
     }
 
     /// Follow every pointer of a value of `layout` stored at `base`.
-    fn walk_value(&mut self, base: Addr, layout: &Layout, depth: u32) {
+    fn walk_value(&self, base: Addr, layout: &Layout, depth: u32, out: &mut Vec<Proposal>) {
         if depth > MAX_NESTING {
             return;
         }
@@ -495,26 +553,26 @@ impl State<'_> {
                     count,
                 } => {
                     for k in 0..*count {
-                        self.walk_value(at + k * stride, elem, depth + 1);
+                        self.walk_value(at + k * stride, elem, depth + 1, out);
                     }
                     continue;
                 }
                 _ if p.is_null() => continue,
-                Target::Ptr(t) => self.assign(p, *t, None),
+                Target::Ptr(t) => out.push(Proposal::Assign(p, *t, None)),
                 Target::Slice(e) => {
                     let cap = mem.read_u64(at + 16).unwrap_or(0);
-                    self.assign(p, *e, Some(cap));
+                    out.push(Proposal::Assign(p, *e, Some(cap)));
                 }
                 Target::Counted { elem, len_at } => {
                     let n = mem
                         .read_u64(Addr(at.0.wrapping_add_signed(*len_at)))
                         .unwrap_or(0);
-                    self.assign(p, *elem, Some(n));
+                    out.push(Proposal::Assign(p, *elem, Some(n)));
                 }
-                Target::String => self.assign(p, TypeRef::StringData, None),
+                Target::String => out.push(Proposal::Assign(p, TypeRef::StringData, None)),
                 Target::Eface => {
                     if let Ok(t) = mem.read_ptr(at - 8) {
-                        self.iface_value(at, p, t);
+                        self.iface_value(at, p, t, out);
                     }
                 }
                 Target::Iface => {
@@ -524,29 +582,31 @@ impl State<'_> {
                         .filter(|t| !t.is_null())
                         .and_then(|itab| self.t.rtypes.itab_type(itab).ok())
                     {
-                        self.iface_value(at, p, t);
+                        self.iface_value(at, p, t, out);
                     }
                 }
-                Target::Map(m) => self.assign(p, TypeRef::MapHeader(*m), None),
-                Target::Chan(c) => self.assign(p, TypeRef::ChanHeader(*c), None),
-                Target::Func => self.closure(p),
+                Target::Map(m) => out.push(Proposal::Assign(p, TypeRef::MapHeader(*m), None)),
+                Target::Chan(c) => out.push(Proposal::Assign(p, TypeRef::ChanHeader(*c), None)),
+                Target::Func => self.closure(p, out),
             }
         }
     }
 
     /// The data word of an interface at `at`, holding `p`, dynamic type `t`.
-    fn iface_value(&mut self, at: Addr, p: Addr, t: Addr) {
+    fn iface_value(&self, at: Addr, p: Addr, t: Addr, out: &mut Vec<Proposal>) {
         let Some(rt) = self.t.rtype(t) else { return };
         if rt.direct_iface {
             // The word is the value itself (a pointer-shaped type).
-            let layout = self.layout(TypeRef::Rt(t), 0);
-            self.walk_value(at, &layout, 1);
+            match self.layouts.get(&TypeRef::Rt(t)) {
+                Some(layout) => self.walk_value(at, layout, 1, out),
+                None => out.push(Proposal::Walk(at, TypeRef::Rt(t), 1)),
+            }
         } else {
-            self.assign(p, TypeRef::Rt(t), None);
+            out.push(Proposal::Assign(p, TypeRef::Rt(t), None));
         }
     }
 
-    fn closure(&mut self, fv: Addr) {
+    fn closure(&self, fv: Addr, out: &mut Vec<Proposal>) {
         let heap = self.heap;
         let Some(id) = heap.find_object(fv) else {
             return; // static funcval of a top-level function
@@ -558,11 +618,11 @@ impl State<'_> {
             return;
         };
         if let Some((entry, _)) = self.t.funcs.func_for_pc(pc) {
-            self.assign(fv, TypeRef::Closure(entry), None);
+            out.push(Proposal::Assign(fv, TypeRef::Closure(entry), None));
         }
     }
 
-    fn walk_map_header(&mut self, h: Addr, m: Addr) {
+    fn walk_map_header(&self, h: Addr, m: Addr, out: &mut Vec<Proposal>) {
         let Some(rt) = self.t.rtype(m) else { return };
         let KindDetail::Map(info) = &rt.detail else {
             return;
@@ -578,7 +638,11 @@ impl State<'_> {
                 // object as buckets.
                 for off in [buckets, old] {
                     if let Ok(p) = mem.read_ptr(h + off) {
-                        self.assign(p, TypeRef::Rt(info.bucket), Some(u64::MAX));
+                        out.push(Proposal::Assign(
+                            p,
+                            TypeRef::Rt(info.bucket),
+                            Some(u64::MAX),
+                        ));
                     }
                 }
             }
@@ -591,15 +655,15 @@ impl State<'_> {
                 };
                 if n == 0 {
                     // Small map: dirPtr is a single group.
-                    self.assign(p, TypeRef::Rt(info.group), None);
+                    out.push(Proposal::Assign(p, TypeRef::Rt(info.group), None));
                 } else {
-                    self.assign(p, TypeRef::MapDirectory(m), Some(n));
+                    out.push(Proposal::Assign(p, TypeRef::MapDirectory(m), Some(n)));
                 }
             }
         }
     }
 
-    fn walk_map_table(&mut self, t: Addr, m: Addr) {
+    fn walk_map_table(&self, t: Addr, m: Addr, out: &mut Vec<Proposal>) {
         let (Some((data, mask)), Some(rt)) = (self.t.layout.swiss_table, self.t.rtype(m)) else {
             return;
         };
@@ -608,11 +672,15 @@ impl State<'_> {
         };
         let mem = self.t.mem;
         if let (Ok(g), Ok(mask)) = (mem.read_ptr(t + data), mem.read_u64(t + mask)) {
-            self.assign(g, TypeRef::Rt(info.group), Some(mask.saturating_add(1)));
+            out.push(Proposal::Assign(
+                g,
+                TypeRef::Rt(info.group),
+                Some(mask.saturating_add(1)),
+            ));
         }
     }
 
-    fn walk_chan(&mut self, id: ObjId, c: Addr, chan: TypeRef2) {
+    fn walk_chan(&self, id: ObjId, c: Addr, chan: TypeRef2, out: &mut Vec<Proposal>) {
         let Some((buf_off, qsize_off)) = self.t.layout.hchan else {
             return;
         };
@@ -625,7 +693,7 @@ impl State<'_> {
             return;
         }
         if let Some(elem) = self.chan_elem(chan) {
-            self.assign(buf, elem, Some(n));
+            out.push(Proposal::Assign(buf, elem, Some(n)));
         }
     }
 
