@@ -77,8 +77,9 @@ impl Bar {
         let Ok(mut cur) = t.lock() else { return };
         if let Some((name, start)) = cur.take() {
             eprintln!(
-                "gorefs: timing: {name}: {:.3} s",
-                start.elapsed().as_secs_f64()
+                "gorefs: timing: {name}: {:.3} s, peak RSS so far {}",
+                start.elapsed().as_secs_f64(),
+                peak_rss().unwrap_or_else(|| "?".into())
             );
         }
         *cur = next.map(|n| (n, Instant::now()));
@@ -114,4 +115,11 @@ impl Progress for Bar {
     fn advance(&self, n: u64) {
         self.0.inc(n);
     }
+}
+
+/// `VmHWM` of this process (Linux), for `GOREFS_TIMINGS`.
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_string())
 }
