@@ -8,17 +8,13 @@
 //! * [`TypeReader`]: decodes and caches [`RType`]s by address, rejecting
 //!   implausible descriptors so that a random word is never trusted as a type;
 //! * pointer bitmaps of a type ([`PtrMask`], in `gcmask`) in every encoding
-//!   the runtime uses (bitmap, GC program, on-demand mask);
-//! * the flattened list of pointer slots of a type with what they point to
-//!   and how to name them ([`PtrField`], in `fields`), used to type heap
-//!   objects by propagation.
+//!   the runtime uses (bitmap, GC program, on-demand mask).
 //!
 //! Layouts are for 64-bit little-endian targets and are identical in Go
 //! 1.21–1.27 except where [`AbiFlavor`] says otherwise (see
 //! `go-runtime-types-roots.md` §3 and the `internal/abi` sources).
 
 mod decode;
-mod fields;
 mod gcmask;
 #[cfg(test)]
 mod tests;
@@ -29,7 +25,6 @@ use std::sync::{Arc, RwLock};
 
 use crate::{Addr, MemError, Memory};
 
-pub use fields::{FieldPath, FieldTarget, PtrField, Repeat};
 pub use gcmask::PtrMask;
 
 /// How maps are laid out in a given build.
@@ -308,7 +303,6 @@ pub struct TypeReader<'m> {
     flavor: AbiFlavor,
     types: Cache<RType>,
     masks: Cache<PtrMask>,
-    fields: Cache<[PtrField]>,
     /// Words of the masks built so far (see `gcmask::MAX_TOTAL_MASK_WORDS`).
     mask_words: std::sync::atomic::AtomicU64,
 }
@@ -332,7 +326,6 @@ impl<'m> TypeReader<'m> {
             flavor,
             types: RwLock::default(),
             masks: RwLock::default(),
-            fields: RwLock::default(),
             mask_words: Default::default(),
         }
     }
