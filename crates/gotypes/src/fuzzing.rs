@@ -28,8 +28,8 @@ impl<'a> Chunks<'a> {
     pub fn parse(mut data: &'a [u8]) -> Chunks<'a> {
         let mut parts = Vec::new();
         while data.len() >= 12 && parts.len() < MAX_CHUNKS {
-            let base = u64::from_le_bytes(data[..8].try_into().unwrap());
-            let len = u32::from_le_bytes(data[8..12].try_into().unwrap()) as usize;
+            let base = u64::from_le_bytes(data[..8].try_into().unwrap_or_default());
+            let len = u32::from_le_bytes(data[8..12].try_into().unwrap_or_default()) as usize;
             let len = len.min(data.len() - 12);
             parts.push(FlatMemory {
                 base: Addr(base),
@@ -69,7 +69,7 @@ pub fn push_chunk(out: &mut Vec<u8>, addr: u64, bytes: &[u8]) {
 
 pub fn u64_at(d: &[u8], i: usize) -> u64 {
     d.get(i * 8..i * 8 + 8)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
 }
 
 // ---- dwarf -----------------------------------------------------------------
@@ -98,7 +98,8 @@ pub fn dwarf(mut data: &[u8]) {
             sections.push(None);
             continue;
         }
-        let len = (u32::from_le_bytes(data[..4].try_into().unwrap()) as usize).min(data.len() - 4);
+        let len = (u32::from_le_bytes(data[..4].try_into().unwrap_or_default()) as usize)
+            .min(data.len() - 4);
         sections.push(Some(Arc::from(&data[4..4 + len])));
         data = &data[4 + len..];
     }
@@ -173,18 +174,6 @@ pub fn rtype(data: &[u8]) {
         let addr = Addr(u64_at(h, q));
         if let Ok(t) = r.get(addr) {
             let _ = r.gc_mask(addr);
-            if let Ok(fields) = r.pointer_fields(addr) {
-                for f in fields.iter().take(64) {
-                    let n = f.occurrences();
-                    for k in [0, 1, n / 2, n.saturating_sub(1)] {
-                        if k < n {
-                            let off = f.offset_of(k);
-                            let _ = f.occurrence_at(off);
-                            let _ = f.path_of(k).to_string();
-                        }
-                    }
-                }
-            }
             if let crate::rtype::KindDetail::Struct { fields } = &t.detail {
                 for f in fields.iter().take(8) {
                     let _ = r.get(f.typ);

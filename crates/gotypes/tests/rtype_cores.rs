@@ -8,7 +8,7 @@
 //!   (a stress test of the plausibility checks) and require every typelink
 //!   (≤1.26) to be among the accepted descriptors,
 //! * require, for every accepted descriptor, that the GC mask (bitmap, GC
-//!   program or on-demand) equals the structural layout of `pointer_fields`,
+//!   program or on-demand) ends exactly at its `PtrBytes`,
 //! * check the heapzoo types by name: sizes, kinds, fields, masks.
 
 use std::collections::HashMap;
