@@ -211,7 +211,6 @@ fn rtype_seeds(dir: &Path, core: &Core, name: &str) -> usize {
             continue;
         }
         let _ = r.gc_mask(addr);
-        let _ = r.pointer_fields(addr);
         let mut seed = vec![0u8; RTYPE_HEADER];
         seed[0] = (core.version.minor - 21) as u8;
         seed[1] = u8::from(core.experiments.iter().any(|e| e == "noswissmap"));
@@ -321,6 +320,15 @@ fn pipeline_seeds(dir: &Path) -> usize {
     let off = |vaddr: u64| core_offset(&core_bytes, vaddr).map(|o| o as u32);
     let sym = |n: &str| exe.symbol(n).map(|s| s.addr.0).unwrap_or(0);
     let mut n = write(dir, "none", &[]);
+    // Zeros and 0xff over the small segments (runtime structures), spread.
+    for (i, k) in [0x1000u32, 0x40000, 0x100000, 0x200000, 0x300000].iter().enumerate() {
+        let mut s = Vec::new();
+        push_patch(&mut s, (1 << 31) | k, &[0u8; 255]);
+        n += write(dir, &format!("hot-zero-{i}"), &s);
+        let mut s = Vec::new();
+        push_patch(&mut s, (1 << 31) | (k + 0x808), &[0xffu8; 64]);
+        n += write(dir, &format!("hot-ff-{i}"), &s);
+    }
     let mut seed = |name: &str, vaddr: u64, bytes: &[u8]| {
         if let Some(o) = off(vaddr) {
             let mut s = Vec::new();

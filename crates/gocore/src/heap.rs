@@ -26,6 +26,8 @@ const MAX_OBJS_PER_SPAN: u64 = 1024;
 /// Refuse absurd `allspans` lengths (2^28 spans of at least a page each
 /// would be a 2 TiB heap).
 const MAX_SPANS: u64 = 1 << 28;
+/// Bound on the pages of all in-use spans: 1 TiB of heap.
+const MAX_HEAP_PAGES: u64 = (1 << 40) / PAGE_SIZE;
 /// `runtime.mspan` is about 160 bytes; a DWARF size beyond this is corrupt.
 const MAX_SPAN_STRUCT: u64 = 1 << 12;
 /// Bound on the pointer-mask words cached for all types of one heap
@@ -355,6 +357,7 @@ impl Heap {
         // Read the span pointers in batches: the length comes from the core
         // and must not size one allocation.
         let mut ptrs = vec![0u8; (SPAN_BATCH * 8) as usize];
+        let mut seen = std::collections::HashSet::new();
         for batch in 0..spans_len.div_ceil(SPAN_BATCH) {
             let n = (spans_len - batch * SPAN_BATCH).min(SPAN_BATCH);
             let ptrs = &mut ptrs[..(n * 8) as usize];
@@ -370,7 +373,9 @@ impl Heap {
             }
             for chunk in ptrs.chunks_exact(8) {
                 let sp = Addr(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
-                if sp.is_null() || mem.read(sp, &mut raw).is_err() {
+                // Each span is listed once: a repeated pointer is corrupt
+                // (and would multiply the span).
+                if sp.is_null() || !seen.insert(sp) || mem.read(sp, &mut raw).is_err() {
                     skipped += 1;
                     continue;
                 }
@@ -386,6 +391,15 @@ impl Heap {
         // Drop spans that overlap their predecessor: a corrupt core must not
         // make one address belong to two objects.
         spans.dedup_by(|b, a| b.base < a.end());
+        // Bound the heap the spans claim (the page table and every walk
+        // over it grow with it): a span past the budget is corrupt.
+        let mut pages = 0u64;
+        let before = spans.len();
+        spans.retain(|s| {
+            pages += s.npages;
+            pages <= MAX_HEAP_PAGES
+        });
+        skipped += (before - spans.len()) as u64;
 
         let mut objects = Vec::new();
         let mut object_span = Vec::new();
@@ -755,7 +769,7 @@ fn read_field(raw: &[u8], off: u64, size: u64) -> u64 {
     let off = off as usize;
     let mut b = [0u8; 8];
     let n = (size as usize).min(8);
-    if let Some(src) = raw.get(off..off + n) {
+    if let Some(src) = off.checked_add(n).and_then(|end| raw.get(off..end)) {
         b[..n].copy_from_slice(src);
     }
     u64::from_le_bytes(b)

@@ -88,6 +88,12 @@ pub fn heap_layout(l: &Lookup<'_>) -> Result<HeapLayout, Error> {
         let f = arena.field("heapArenaPtrScalar")?;
         (f.size.unwrap_or(0) > 0).then_some(f.offset)
     });
+    let heap_arena_bytes = l.constant_or("runtime.heapArenaBytes", 64 << 20) as u64;
+    if !heap_arena_bytes.is_power_of_two() || heap_arena_bytes < 1 << 20 {
+        return Err(Error::Layout(format!(
+            "runtime.heapArenaBytes is {heap_arena_bytes}"
+        )));
+    }
     Ok(HeapLayout {
         mheap_addr: l.global("runtime.mheap_")?,
         mheap_allspans: l.off(mheap, "allspans")?,
@@ -109,7 +115,7 @@ pub fn heap_layout(l: &Lookup<'_>) -> Result<HeapLayout, Error> {
         arena_base_offset: l
             .constant("runtime.arenaBaseOffsetUintptr")
             .map_or(AMD64_ARENA_BASE_OFFSET, |v| v as u64),
-        heap_arena_bytes: l.constant_or("runtime.heapArenaBytes", 64 << 20) as u64,
+        heap_arena_bytes,
         state_in_use: l.constant_or("runtime.mSpanInUse", 1) as u8,
         state_manual: l.constant_or("runtime.mSpanManual", 2) as u8,
         mheap_arena_list: mheap

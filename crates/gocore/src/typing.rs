@@ -467,7 +467,8 @@ impl State<'_> {
             Some(off) if count.is_some() && off % size == 0 => (off / size, true),
             _ => (0, matches!(t, TypeRef::StringData)),
         };
-        if !interior_ok || p.0 - start.0 >= data_size {
+        // `p` may point into the malloc header, before `start`.
+        if !interior_ok || p.offset_from(start).is_none_or(|o| o >= data_size) {
             return;
         }
         let count = count.map(|c| (c + skip).min(data_size / size));
@@ -509,7 +510,9 @@ impl State<'_> {
         match t {
             TypeRef::MapHeader(m) => self.walk_map_header(start, m, out),
             TypeRef::MapDirectory(m) => {
-                for k in 0..u64::from(self.obj_count[i]).max(1) {
+                // The length is the core's `dirLen`: bound it by the object.
+                let n = u64::from(self.obj_count[i]).clamp(1, (end.0 - start.0) / 8);
+                for k in 0..n {
                     if let Ok(tp) = self.t.mem.read_ptr(start + 8 * k) {
                         out.push(Proposal::Assign(tp, TypeRef::MapTable(m), None));
                     }
@@ -552,6 +555,11 @@ impl State<'_> {
                     stride,
                     count,
                 } => {
+                    // An array too large for one mapping is not in the
+                    // core (a corrupt type or span): do not walk it.
+                    if mem.slice(at, stride.saturating_mul(*count)).is_none() {
+                        continue;
+                    }
                     for k in 0..*count {
                         self.walk_value(at + k * stride, elem, depth + 1, out);
                     }
