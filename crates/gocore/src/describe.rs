@@ -1113,34 +1113,24 @@ fn is_format_char(c: char) -> bool {
 /// `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`); `plus` forces
 /// a sign (the imaginary part of a complex number).
 pub fn go_float64(f: f64, plus: bool) -> String {
-    let (sci, fixed) = (format!("{f:e}"), format!("{f}"));
-    go_float(
-        f.is_nan(),
-        f.is_infinite(),
-        f.is_sign_negative(),
-        &sci,
-        &fixed,
-        plus,
-    )
+    go_float(&format!("{f:e}"), &format!("{f}"), plus)
 }
 
 /// `%v` of a float32 (shortest digits that round-trip as a float32).
 pub fn go_float32(f: f32, plus: bool) -> String {
-    let (sci, fixed) = (format!("{f:e}"), format!("{f}"));
-    go_float(
-        f.is_nan(),
-        f.is_infinite(),
-        f.is_sign_negative(),
-        &sci,
-        &fixed,
-        plus,
-    )
+    go_float(&format!("{f:e}"), &format!("{f}"), plus)
 }
 
 /// Go's `%g` with the shortest precision: `%e` form (`1.5e+06`) when the
 /// decimal exponent is < -4 or >= 6 (Go uses precision 6 for the choice),
 /// else plain decimal. `sci` and `fixed` are Rust's shortest `{:e}` and `{}`.
-fn go_float(nan: bool, inf: bool, neg: bool, sci: &str, fixed: &str, plus: bool) -> String {
+fn go_float(sci: &str, fixed: &str, plus: bool) -> String {
+    // Rust prints `NaN`, `inf`, `-inf`, and `-0` for negative zero.
+    let (nan, inf, neg) = (
+        fixed == "NaN",
+        fixed.ends_with("inf"),
+        fixed.starts_with('-'),
+    );
     let sign = if plus && !neg { "+" } else { "" };
     if nan {
         return format!("{}NaN", if plus { "+" } else { "" });

@@ -210,7 +210,8 @@ fn on(sp: u64, (lo, hi): (Addr, Addr)) -> bool {
 }
 
 /// Read every goroutine in `allgs` (the data pointer of `runtime.allgs`, with
-/// `allglen` entries) and unwind the live ones.
+/// `allglen` entries) and unwind the live ones. Entries that cannot be read
+/// and `g`s listed twice are skipped; the second value counts them.
 pub fn read_goroutines(
     mem: &dyn Memory,
     allgs: Addr,
@@ -219,33 +220,8 @@ pub fn read_goroutines(
     wait_reasons: &[String],
     unwinder: &Unwinder<'_>,
     threads: &[ThreadRegs],
-) -> Result<Vec<Goroutine>, GoroutineError> {
+) -> Result<(Vec<Goroutine>, u64), GoroutineError> {
     let mut skipped = 0;
-    read_goroutines_lossy(
-        mem,
-        allgs,
-        allglen,
-        layout,
-        wait_reasons,
-        unwinder,
-        threads,
-        &mut skipped,
-    )
-}
-
-/// [`read_goroutines`], skipping (and counting in `skipped`) the entries of
-/// `allgs` that cannot be read and the `g`s listed twice, instead of failing.
-#[allow(clippy::too_many_arguments)]
-pub fn read_goroutines_lossy(
-    mem: &dyn Memory,
-    allgs: Addr,
-    allglen: u64,
-    layout: &GLayout,
-    wait_reasons: &[String],
-    unwinder: &Unwinder<'_>,
-    threads: &[ThreadRegs],
-    skipped: &mut u64,
-) -> Result<Vec<Goroutine>, GoroutineError> {
     if allglen > MAX_GOROUTINES {
         return Err(GoroutineError::TooMany(allglen));
     }
@@ -255,22 +231,22 @@ pub fn read_goroutines_lossy(
     for i in 0..allglen {
         let Ok(g) = mem.read_ptr(allgs + 8 * i) else {
             // The rest of the array is past the readable memory.
-            *skipped += allglen - i;
+            skipped += allglen - i;
             break;
         };
         if g.is_null() {
             continue;
         }
         if !seen.insert(g) {
-            *skipped += 1;
+            skipped += 1;
             continue;
         }
         match read_goroutine(mem, g, layout, wait_reasons, unwinder, threads) {
             Ok(gr) => out.push(gr),
-            Err(_) => *skipped += 1,
+            Err(_) => skipped += 1,
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 fn read_goroutine(
@@ -706,7 +682,7 @@ mod tests {
         let threads: Vec<ThreadRegs> = (l.core.threads.iter())
             .map(|t| ThreadRegs::from_user_regs(u64::from(t.pid), &t.regs))
             .collect();
-        let gs = read_goroutines(
+        let (gs, _) = read_goroutines(
             &l.image, allgs, allglen, &lay, &reasons, &unwinder, &threads,
         )
         .unwrap();

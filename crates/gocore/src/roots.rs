@@ -429,6 +429,41 @@ fn describe(
     }
 }
 
+/// Walk a runtime queue of blocks (`finblock`, `cleanupBlock`) from the
+/// head pointer at `head`: `visit(roots, block, count)` gets each block and
+/// the entry count read at `count_off`; blocks link through `link_off`. A
+/// cycle or an unreadable block ends the walk with a warning naming `what`.
+fn walk_blocks(
+    mem: &dyn Memory,
+    head: Addr,
+    count_off: u64,
+    link_off: u64,
+    what: &str,
+    roots: &mut Roots,
+    mut visit: impl FnMut(&mut Roots, Addr, u64),
+) {
+    let mut block = mem.read_ptr(head).unwrap_or(Addr::NULL);
+    let mut steps = 0;
+    let mut seen = std::collections::HashSet::new();
+    while !block.is_null() && steps < MAX_CHAIN {
+        steps += 1;
+        if !seen.insert(block) {
+            roots.warnings.push(format!(
+                "the {what} queue is cyclic; it was read up to the repeated block"
+            ));
+            return;
+        }
+        let Ok(n) = mem.read_u32(block + count_off) else {
+            roots
+                .warnings
+                .push(format!("the {what} queue could not be read"));
+            return;
+        };
+        visit(roots, block, u64::from(n));
+        block = mem.read_ptr(block + link_off).unwrap_or(Addr::NULL);
+    }
+}
+
 fn queued_finalizers(
     mem: &dyn Memory,
     l: &SpecialLayout,
@@ -436,66 +471,47 @@ fn queued_finalizers(
     roots: &mut Roots,
 ) {
     let Some(allfin) = l.allfin else { return };
-    let mut block = mem.read_ptr(allfin).unwrap_or(Addr::NULL);
-    let mut steps = 0;
-    let mut seen = std::collections::HashSet::new();
-    while !block.is_null() && steps < MAX_CHAIN {
-        steps += 1;
-        if !seen.insert(block) {
-            roots
-                .warnings
-                .push("the finalizer queue is cyclic; it was read up to the repeated block".into());
-            return;
-        }
-        let Ok(cnt) = mem.read_u32(block + l.finblock_cnt) else {
-            roots
-                .warnings
-                .push("the finalizer queue could not be read".into());
-            return;
-        };
-        for i in 0..u64::from(cnt).min(l.finblock_cap) {
-            let e = block + l.finblock_fin + i * l.finalizer_size;
-            let func = mem.read_ptr(e + l.finalizer_fn_off).unwrap_or(Addr::NULL);
-            let arg = mem.read_ptr(e + l.finalizer_arg_off).unwrap_or(Addr::NULL);
-            let name = describe("queued finalizer of", arg, func, mem, func_name);
-            roots.push(RootKind::Queued, &name, e + l.finalizer_fn_off, func);
-            roots.push(RootKind::Queued, &name, e + l.finalizer_arg_off, arg);
-        }
-        block = mem
-            .read_ptr(block + l.finblock_alllink)
-            .unwrap_or(Addr::NULL);
-    }
+    let (cnt, link) = (l.finblock_cnt, l.finblock_alllink);
+    walk_blocks(
+        mem,
+        allfin,
+        cnt,
+        link,
+        "finalizer",
+        roots,
+        |roots, block, n| {
+            for i in 0..n.min(l.finblock_cap) {
+                let e = block + l.finblock_fin + i * l.finalizer_size;
+                let func = mem.read_ptr(e + l.finalizer_fn_off).unwrap_or(Addr::NULL);
+                let arg = mem.read_ptr(e + l.finalizer_arg_off).unwrap_or(Addr::NULL);
+                let name = describe("queued finalizer of", arg, func, mem, func_name);
+                roots.push(RootKind::Queued, &name, e + l.finalizer_fn_off, func);
+                roots.push(RootKind::Queued, &name, e + l.finalizer_arg_off, arg);
+            }
+        },
+    );
 }
 
 fn queued_cleanups(mem: &dyn Memory, l: &SpecialLayout, roots: &mut Roots) {
     let (Some(all), Some(b)) = (l.cleanup_queue_all, &l.cleanup_block) else {
         return;
     };
-    let mut block = mem.read_ptr(all).unwrap_or(Addr::NULL);
-    let mut steps = 0;
-    let mut seen = std::collections::HashSet::new();
-    while !block.is_null() && steps < MAX_CHAIN {
-        steps += 1;
-        if !seen.insert(block) {
-            roots
-                .warnings
-                .push("the cleanup queue is cyclic; it was read up to the repeated block".into());
-            return;
-        }
-        let Ok(n) = mem.read_u32(block + b.n) else {
-            roots
-                .warnings
-                .push("the cleanup queue could not be read".into());
-            return;
-        };
-        for i in 0..u64::from(n).min(b.cap) {
-            let e = block + b.entries + i * b.entry_size;
-            for w in 0..b.entry_size / 8 {
-                if let Ok(p) = mem.read_ptr(e + w * 8) {
-                    roots.push(RootKind::Queued, "queued cleanup", e + w * 8, p);
+    walk_blocks(
+        mem,
+        all,
+        b.n,
+        b.alllink,
+        "cleanup",
+        roots,
+        |roots, block, n| {
+            for i in 0..n.min(b.cap) {
+                let e = block + b.entries + i * b.entry_size;
+                for w in 0..b.entry_size / 8 {
+                    if let Ok(p) = mem.read_ptr(e + w * 8) {
+                        roots.push(RootKind::Queued, "queued cleanup", e + w * 8, p);
+                    }
                 }
             }
-        }
-        block = mem.read_ptr(block + b.alllink).unwrap_or(Addr::NULL);
-    }
+        },
+    );
 }

@@ -93,8 +93,7 @@ pub fn read_all(
         .map(|t| ThreadRegs::from_user_regs(u64::from(t.pid), &t.regs))
         .collect();
     let unwinder = Unwinder::new(&core.pcln);
-    let mut skipped = 0;
-    let gs = goroutines::read_goroutines_lossy(
+    let (gs, skipped) = goroutines::read_goroutines(
         mem,
         allgs_ptr,
         allglen,
@@ -102,7 +101,6 @@ pub fn read_all(
         &wait_reasons,
         &unwinder,
         &threads,
-        &mut skipped,
     )
     .map_err(|e| Error::Corrupt(format!("goroutines: {e}")))?;
     if skipped > 0 {
