@@ -535,93 +535,93 @@ impl<'a> Builder<'a, '_> {
         location::decode(expr, unit.encoding(), &|i| self.dwarf.address(unit, i).ok())
     }
 
-    fn finish(mut self) -> DwarfInfo {
-        self.types.push(DwarfType {
-            name: String::new(),
-            size: None,
-            go_kind: None,
-            runtime_type: None,
-            shape: TypeShape::Unknown,
-            go_elem: None,
-            go_key: None,
-        });
-        let types = &mut self.types;
-        let resolved_size = |types: &[DwarfType], id: DwarfTypeId| {
-            types.get(resolve(types, id).index()).and_then(|t| t.size)
+    fn finish(self) -> DwarfInfo {
+        assemble(self.types, self.constants, self.globals, self.functions)
+    }
+}
+
+/// Fill in derived sizes and sort the lookup indices of a type arena.
+pub(super) fn assemble(
+    mut types: Vec<DwarfType>,
+    mut constants: Vec<(Box<str>, i64)>,
+    mut globals: Vec<GlobalVar>,
+    mut functions: Vec<Function>,
+) -> DwarfInfo {
+    types.push(DwarfType {
+        name: String::new(),
+        size: None,
+        go_kind: None,
+        runtime_type: None,
+        shape: TypeShape::Unknown,
+        go_elem: None,
+        go_key: None,
+    });
+    let resolved_size = |types: &[DwarfType], id: DwarfTypeId| {
+        types.get(resolve(types, id).index()).and_then(|t| t.size)
+    };
+    let typedef_sizes: Vec<Option<u64>> = types
+        .iter()
+        .map(|t| match t.shape {
+            TypeShape::Typedef { target } => t.size.or(resolved_size(&types, target)),
+            _ => t.size,
+        })
+        .collect();
+    for (t, size) in types.iter_mut().zip(typedef_sizes) {
+        t.size = size;
+    }
+    for i in 0..types.len() {
+        let sizes: Vec<Option<u64>> = match &types[i].shape {
+            TypeShape::Struct { fields } => {
+                fields.iter().map(|f| resolved_size(&types, f.ty)).collect()
+            }
+            _ => continue,
         };
-        let typedef_sizes: Vec<Option<u64>> = types
-            .iter()
-            .map(|t| match t.shape {
-                TypeShape::Typedef { target } => t.size.or(resolved_size(types, target)),
-                _ => t.size,
-            })
-            .collect();
-        for (t, size) in types.iter_mut().zip(typedef_sizes) {
-            t.size = size;
-        }
-        for i in 0..types.len() {
-            let sizes: Vec<Option<u64>> = match &types[i].shape {
-                TypeShape::Struct { fields } => {
-                    fields.iter().map(|f| resolved_size(types, f.ty)).collect()
-                }
-                _ => continue,
-            };
-            if let TypeShape::Struct { fields } = &mut types[i].shape {
-                for (f, size) in fields.iter_mut().zip(sizes) {
-                    f.size = size;
-                }
+        if let TypeShape::Struct { fields } = &mut types[i].shape {
+            for (f, size) in fields.iter_mut().zip(sizes) {
+                f.size = size;
             }
         }
-        for g in &mut self.globals {
-            g.size = g.ty.and_then(|t| resolved_size(types, t)).unwrap_or(0);
-        }
+    }
+    for g in &mut globals {
+        g.size = g.ty.and_then(|t| resolved_size(&types, t)).unwrap_or(0);
+    }
 
-        let ids = |n: usize| (0..n as u32).map(DwarfTypeId);
-        let is_typedef =
-            |id: DwarfTypeId| matches!(types[id.index()].shape, TypeShape::Typedef { .. });
-        let mut types_by_name: Vec<DwarfTypeId> = ids(types.len() - 1)
-            .filter(|id| !types[id.index()].name.is_empty())
-            .collect();
-        types_by_name.sort_unstable_by(|&a, &b| {
-            (&types[a.index()].name, is_typedef(a), a.0).cmp(&(
-                &types[b.index()].name,
-                is_typedef(b),
-                b.0,
-            ))
-        });
-        let mut types_by_rtype: Vec<(u64, DwarfTypeId)> = ids(types.len() - 1)
-            .filter_map(|id| Some((types[id.index()].runtime_type?, id)))
-            .collect();
-        types_by_rtype.sort_unstable_by_key(|&(off, id)| (off, is_typedef(id), id.0));
+    let ids = |n: usize| (0..n as u32).map(DwarfTypeId);
+    let is_typedef = |id: DwarfTypeId| matches!(types[id.index()].shape, TypeShape::Typedef { .. });
+    let mut types_by_name: Vec<DwarfTypeId> = ids(types.len() - 1)
+        .filter(|id| !types[id.index()].name.is_empty())
+        .collect();
+    types_by_name.sort_unstable_by(|&a, &b| {
+        (&types[a.index()].name, is_typedef(a), a.0).cmp(&(
+            &types[b.index()].name,
+            is_typedef(b),
+            b.0,
+        ))
+    });
+    let mut types_by_rtype: Vec<(u64, DwarfTypeId)> = ids(types.len() - 1)
+        .filter_map(|id| Some((types[id.index()].runtime_type?, id)))
+        .collect();
+    types_by_rtype.sort_unstable_by_key(|&(off, id)| (off, is_typedef(id), id.0));
 
-        self.constants.sort_by(|a, b| a.0.cmp(&b.0));
-        self.constants.dedup_by(|a, b| a.0 == b.0);
-        self.globals.sort_by_key(|g| g.addr);
-        let mut globals_by_name: Vec<u32> = (0..self.globals.len() as u32).collect();
-        globals_by_name.sort_by(|&a, &b| {
-            self.globals[a as usize]
-                .name
-                .cmp(&self.globals[b as usize].name)
-        });
-        self.functions.sort_by_key(|f| f.low_pc);
-        let mut functions_by_name: Vec<u32> = (0..self.functions.len() as u32).collect();
-        functions_by_name.sort_by(|&a, &b| {
-            self.functions[a as usize]
-                .name
-                .cmp(&self.functions[b as usize].name)
-        });
-        let layouts = (0..types.len()).map(|_| OnceLock::new()).collect();
-        DwarfInfo {
-            types: self.types,
-            types_by_name,
-            types_by_rtype,
-            layouts,
-            constants: self.constants,
-            globals: self.globals,
-            globals_by_name,
-            functions: self.functions,
-            functions_by_name,
-        }
+    constants.sort_by(|a, b| a.0.cmp(&b.0));
+    constants.dedup_by(|a, b| a.0 == b.0);
+    globals.sort_by_key(|g| g.addr);
+    let mut globals_by_name: Vec<u32> = (0..globals.len() as u32).collect();
+    globals_by_name.sort_by(|&a, &b| globals[a as usize].name.cmp(&globals[b as usize].name));
+    functions.sort_by_key(|f| f.low_pc);
+    let mut functions_by_name: Vec<u32> = (0..functions.len() as u32).collect();
+    functions_by_name.sort_by(|&a, &b| functions[a as usize].name.cmp(&functions[b as usize].name));
+    let layouts = (0..types.len()).map(|_| OnceLock::new()).collect();
+    DwarfInfo {
+        types,
+        types_by_name,
+        types_by_rtype,
+        layouts,
+        constants,
+        globals,
+        globals_by_name,
+        functions,
+        functions_by_name,
     }
 }
 

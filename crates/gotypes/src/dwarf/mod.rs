@@ -51,6 +51,12 @@ impl DwarfTypeId {
     pub fn to_raw(self) -> u32 {
         self.0
     }
+
+    /// An id for an arena being assembled with [`DwarfInfo::from_parts`];
+    /// one past the arena's end names the placeholder type.
+    pub fn from_raw(raw: u32) -> DwarfTypeId {
+        DwarfTypeId(raw)
+    }
 }
 
 /// A DWARF type DIE.
@@ -268,6 +274,23 @@ impl DwarfInfo {
         section: &dyn Fn(gimli::SectionId) -> Option<std::sync::Arc<[u8]>>,
     ) -> Result<DwarfInfo, DwarfError> {
         build::build(section)
+    }
+
+    /// A `DwarfInfo` assembled from parts rather than parsed: the runtime
+    /// layouts of a stripped binary, from a table saved from another build
+    /// of the same release. Ids are indices into `types`; a reference out of
+    /// range resolves to a placeholder. There are no functions.
+    pub fn from_parts(
+        types: Vec<DwarfType>,
+        constants: Vec<(Box<str>, i64)>,
+        globals: Vec<GlobalVar>,
+    ) -> DwarfInfo {
+        build::assemble(types, constants, globals, Vec::new())
+    }
+
+    /// Every constant, sorted by name.
+    pub fn constants(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.constants.iter().map(|(n, v)| (n.as_ref(), *v))
     }
 
     /// The layout of the struct named `name` (typedefs followed), e.g.

@@ -350,6 +350,39 @@ impl<'m> TypeReader<'m> {
         }
         Ok(t)
     }
+
+    /// The dynamic type named by `word`, the first word of what may be an
+    /// interface value whose static type is unknown (a root of a binary
+    /// without DWARF): a descriptor of this module (`any`), or an itab
+    /// (a non-empty interface). `None` unless it plausibly is one: the
+    /// descriptor must lie in `[types, etypes)`; an itab's `Inter` must be an
+    /// interface type and its `Hash` equal to its `Type`'s.
+    pub fn iface_dynamic_type(&self, word: Addr) -> Option<Addr> {
+        // An itab first: static itabs may lie inside the type section, and
+        // its check (hash) is the stronger one.
+        self.itab_dynamic_type(word).or_else(|| {
+            let in_types = self.types_base <= word && word < self.types_end;
+            in_types
+                .then(|| self.get(word).ok().map(|t| t.addr))
+                .flatten()
+        })
+    }
+
+    fn itab_dynamic_type(&self, itab: Addr) -> Option<Addr> {
+        let in_types = |a: Addr| self.types_base <= a && a < self.types_end;
+        let inter = self.mem.read_ptr(itab).ok()?;
+        let t = self.itab_type(itab).ok()?;
+        if !in_types(inter) || !in_types(t) {
+            return None;
+        }
+        if self.get(inter).ok()?.kind != Kind::Interface {
+            return None;
+        }
+        self.get(t).ok()?;
+        // abi.Type.Hash and abi.ITab.Hash: both at offset 16, in 1.21–1.27.
+        let hash = self.mem.read_u32(t + 16).ok()?;
+        (self.mem.read_u32(itab + 16).ok()? == hash).then_some(t)
+    }
 }
 
 /// Look `addr` up in `cache`, computing and storing it on a miss. The lock is
