@@ -5,7 +5,7 @@
 #   bash scripts/make-testdata.sh go1.27.3 go1.21.13-pie   # only these
 #   bash scripts/make-testdata.sh --list       # print the known variants
 #   bash scripts/make-testdata.sh growth       # the snapshot-diff pair only
-#   bash scripts/make-testdata.sh stripped     # stripped binaries + debug files
+#   bash scripts/make-testdata.sh stripped     # stripped binaries (+ debug files)
 #
 # For each variant it builds testdata/programs/heapzoo with one Go release,
 # runs it until it prints "ready", sends SIGQUIT (with GOTRACEBACK=crash the
@@ -230,26 +230,40 @@ make_growth() {
 }
 
 # ---------------------------------------------------------------------------
-# Stripped: a stripped executable and its separate debug file, derived from
-# existing variants' binaries (objcopy keeps the build ids)
+# Stripped: every variant's binary stripped of symbols and DWARF (as
+# `-ldflags='-s -w'` or `strip` leave it; objcopy keeps the build ids, so the
+# variant's core still matches), and for a few variants the separate debug
+# file (`--debug-file`) or a binary without DWARF that keeps its symbols
+# (`-ldflags=-w`).
 
-STRIPPED_VARIANTS=(go1.21.13 go1.27.3)
+DEBUG_FILE_VARIANTS=(go1.21.13 go1.27.3)
+NO_DWARF_VARIANTS=(go1.24.11)
 
 make_stripped() {
 	local v dir tmp
 	command -v objcopy >/dev/null || die "objcopy is required (apt-get install binutils)"
-	for v in "${STRIPPED_VARIANTS[@]}"; do
+	for v in "${ALL_VARIANTS[@]}"; do
 		dir="$OUT/$v"
 		[[ -f "$dir/heapzoo.zst" ]] || die "$v: no heapzoo.zst; make the variant first"
 		tmp="$(mktemp -d "${TMPDIR:-/tmp}/gorefs-stripped.XXXXXX")"
 		zstd -q -d "$dir/heapzoo.zst" -o "$tmp/heapzoo"
-		objcopy --only-keep-debug "$tmp/heapzoo" "$tmp/heapzoo.debug"
 		objcopy --strip-all "$tmp/heapzoo" "$tmp/heapzoo-stripped"
-		zstd -q -19 -f "$tmp/heapzoo.debug" -o "$dir/heapzoo.debug.zst"
 		zstd -q -19 -f "$tmp/heapzoo-stripped" -o "$dir/heapzoo-stripped.zst"
-		chmod 0644 "$dir/heapzoo.debug.zst" "$dir/heapzoo-stripped.zst"
+		chmod 0644 "$dir/heapzoo-stripped.zst"
+		log "   wrote $dir/heapzoo-stripped.zst"
+		if [[ " ${DEBUG_FILE_VARIANTS[*]} " == *" $v "* ]]; then
+			objcopy --only-keep-debug "$tmp/heapzoo" "$tmp/heapzoo.debug"
+			zstd -q -19 -f "$tmp/heapzoo.debug" -o "$dir/heapzoo.debug.zst"
+			chmod 0644 "$dir/heapzoo.debug.zst"
+			log "   wrote $dir/heapzoo.debug.zst"
+		fi
+		if [[ " ${NO_DWARF_VARIANTS[*]} " == *" $v "* ]]; then
+			objcopy --strip-debug "$tmp/heapzoo" "$tmp/heapzoo-nodwarf"
+			zstd -q -19 -f "$tmp/heapzoo-nodwarf" -o "$dir/heapzoo-nodwarf.zst"
+			chmod 0644 "$dir/heapzoo-nodwarf.zst"
+			log "   wrote $dir/heapzoo-nodwarf.zst"
+		fi
 		rm -rf "$tmp"
-		log "   wrote $dir/heapzoo-stripped.zst and heapzoo.debug.zst"
 	done
 }
 

@@ -150,7 +150,9 @@ pub fn build(a: &Analysis<'_>) -> Overview {
             total: heap_spans + stacks + heap_free + heap_released + globals + other,
         },
         roots_by_kind,
-        warnings: a.warnings.clone(),
+        warnings: (a.core.warnings.iter().chain(&a.warnings))
+            .cloned()
+            .collect(),
     }
 }
 

@@ -17,6 +17,8 @@ pub enum Error {
         "{exe}: the binary has no DWARF debug info (stripped?); pass the unstripped binary, or its debug file with --debug-file"
     )]
     NoDwarf { exe: String },
+    #[error("binary without DWARF: {0}")]
+    Stripped(String),
     #[error("runtime layout: {0} (is this a supported Go release?)")]
     Layout(String),
     #[error("corrupt core: {0}")]

@@ -78,7 +78,8 @@ impl<'a> Lookup<'a> {
 /// (stored signed) in every release 1.21–1.27.
 const AMD64_ARENA_BASE_OFFSET: u64 = 0xffff_8000_0000_0000;
 
-pub fn heap_layout(l: &Lookup<'_>) -> Result<HeapLayout, Error> {
+/// The heap's layout, for the `runtime.mheap_` at `mheap_addr`.
+pub fn heap_layout(l: &Lookup<'_>, mheap_addr: Addr) -> Result<HeapLayout, Error> {
     let mheap = l.strukt("runtime.mheap")?;
     let span = l.strukt("runtime.mspan")?;
     let arena = l.strukt("runtime.heapArena")?;
@@ -95,7 +96,7 @@ pub fn heap_layout(l: &Lookup<'_>) -> Result<HeapLayout, Error> {
         )));
     }
     Ok(HeapLayout {
-        mheap_addr: l.global("runtime.mheap_")?,
+        mheap_addr,
         mheap_allspans: l.off(mheap, "allspans")?,
         mheap_arenas: l.off(mheap, "arenas")?,
         span_size: span.size,

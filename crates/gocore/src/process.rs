@@ -16,18 +16,27 @@ use crate::goroutines::Goroutine;
 use crate::heap::{Heap, HeapLayout, ObjId, PtrMetadata};
 use crate::layout::{self, Lookup};
 use crate::loader::{GoVersion, Loaded};
+use crate::locate;
 use crate::mark::{self, MarkBits};
 use crate::moduledata::ModuleData;
 use crate::pclntab::Pclntab;
 use crate::progress::{NoProgress, Progress};
 use crate::roots::{self, GlobalNamer, RootKind, Roots, SpecialLayout};
+use crate::runtime_table::RuntimeTable;
 use crate::stacks;
 use crate::typing::{FuncResolver, HeapTypes, TypedRoot, Typer, TypingLayout};
+
+/// Most wait reasons any release has (`runtime.waitReasonStrings`).
+const MAX_WAIT_REASONS: u64 = 256;
 
 /// A loaded core and binary: everything that does not need the heap walk.
 pub struct Core {
     pub loaded: Loaded,
+    /// The binary's DWARF; for a binary without DWARF, the runtime layouts
+    /// of [`Core::runtime_table`] with the runtime globals found by scanning.
     pub dwarf: DwarfInfo,
+    /// Set when the binary has no DWARF: gorefs's table for its release.
+    pub runtime_table: Option<RuntimeTable>,
     pub version: GoVersion,
     pub experiments: Vec<String>,
     pub md: ModuleData,
@@ -66,13 +75,17 @@ impl Core {
         info.check_supported()?;
         let version = info.version;
         let experiments = info.experiments.clone();
-        let dwarf =
-            DwarfInfo::parse(&|id| loaded.debug_info().dwarf_section(id)).map_err(|e| match e {
-                gotypes::dwarf::DwarfError::NoDebugInfo => Error::NoDwarf {
-                    exe: loaded.exe.path.display().to_string(),
-                },
-                e => Error::Dwarf(e),
-            })?;
+        let mut warnings = loaded.warnings.clone();
+        let (dwarf, runtime_table) =
+            match DwarfInfo::parse(&|id| loaded.debug_info().dwarf_section(id)) {
+                Ok(dwarf) => (dwarf, None),
+                Err(gotypes::dwarf::DwarfError::NoDebugInfo) => {
+                    let (dwarf, table, note) = without_dwarf(&loaded, version, &experiments)?;
+                    warnings.push(note);
+                    (dwarf, Some(table))
+                }
+                Err(e) => return Err(e.into()),
+            };
         let l = Lookup {
             dwarf: &dwarf,
             bias: loaded.bias,
@@ -81,16 +94,16 @@ impl Core {
         let pcln = Pclntab::new(&loaded.image, md.tables)
             .map_err(|e| Error::Corrupt(format!("pclntab: {e}")))?;
         let green_tea = dwarf.struct_layout("runtime.spanInlineMarkBits").is_some();
-        let heap_layout = layout::heap_layout(&l)?;
+        let heap_layout = layout::heap_layout(&l, l.global("runtime.mheap_")?)?;
         let meta = match heap_layout.arena_bitmap {
             Some(bitmap_offset) => PtrMetadata::ArenaBitmap { bitmap_offset },
             None => PtrMetadata::AllocHeaders { green_tea },
         };
         let flavor = AbiFlavor::for_version(version.minor, &experiments);
-        let warnings = loaded.warnings.clone();
         Ok(Core {
             loaded,
             dwarf,
+            runtime_table,
             version,
             experiments,
             md,
@@ -117,6 +130,23 @@ impl Core {
     pub fn func_name(&self, pc: Addr) -> Option<&str> {
         let f = self.pcln.find_func(pc)?;
         Some(self.pcln.func_name(&f))
+    }
+
+    /// `runtime.waitReasonStrings`, from the binary, or from the runtime
+    /// table when it has no DWARF.
+    pub fn wait_reasons(&self) -> Vec<String> {
+        match (
+            self.dwarf.global("runtime.waitReasonStrings"),
+            &self.runtime_table,
+        ) {
+            (Some(g), _) => {
+                let n = (g.size / 16).min(MAX_WAIT_REASONS);
+                let addr = Addr(g.addr.wrapping_add(self.loaded.bias));
+                crate::goroutines::read_go_string_array(self.mem(), addr, n).unwrap_or_default()
+            }
+            (None, Some(t)) => t.wait_reasons.clone(),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// A reader of the binary's runtime type descriptors.
@@ -187,7 +217,19 @@ impl Core {
             layout: &typing_layout,
             funcs: self,
         };
-        let types = typer.run(&heap, &typed_roots, &roots.typed_objects);
+        // Without DWARF no root has a static type: look for interfaces.
+        let untyped_slots: Option<Vec<Addr>> = self.runtime_table.is_some().then(|| {
+            (roots.roots.iter())
+                .map(|r| r.slot)
+                .filter(|s| !s.is_null())
+                .collect()
+        });
+        let types = typer.run(
+            &heap,
+            &typed_roots,
+            &roots.typed_objects,
+            untyped_slots.as_deref(),
+        );
         Ok(Analysis {
             core: self,
             rtypes,
@@ -215,6 +257,49 @@ impl Core {
     }
 }
 
+/// The runtime model of a binary without DWARF: layouts from gorefs's table
+/// for its release, runtime globals from symbols or found by scanning, and
+/// the warning that says what is missing.
+fn without_dwarf(
+    loaded: &Loaded,
+    version: GoVersion,
+    experiments: &[String],
+) -> Result<(DwarfInfo, RuntimeTable, String), Error> {
+    let exe = loaded.exe.path.display().to_string();
+    let (table, exact) = RuntimeTable::builtin(version, experiments)
+        .ok_or_else(|| Error::NoDwarf { exe: exe.clone() })?;
+    let bare = table.dwarf(Vec::new());
+    let globals = locate::runtime_globals(
+        loaded,
+        &Lookup {
+            dwarf: &bare,
+            bias: loaded.bias,
+        },
+    )?;
+    let has = |name: &str| globals.iter().any(|g| g.name == name);
+    let mut note = format!(
+        "{exe} has no DWARF: runtime layouts from gorefs's {} table",
+        table.describe()
+    );
+    if !exact {
+        note += &format!(
+            " (the binary was built with GOEXPERIMENT={}; layouts may differ)",
+            experiments.join(",")
+        );
+    }
+    note += if loaded.debug_info().symbols().next().is_some() {
+        "; globals are named by symbol"
+    } else {
+        "; globals are named by section offset"
+    };
+    note += ", stack slots by function, and objects typed only from runtime type descriptors (malloc headers, interfaces, and what typed objects point to)";
+    if !has("runtime.allfin") {
+        note += "; queued finalizers and cleanups are not roots";
+    }
+    note += " (pass --debug-file for full names and types)";
+    Ok((table.dwarf(globals), table, note))
+}
+
 impl GlobalNamer for Core {
     fn name_global(&self, addr: Addr) -> Option<(String, u64)> {
         let link = addr.0.wrapping_sub(self.loaded.bias);
@@ -223,6 +308,10 @@ impl GlobalNamer for Core {
         }
         let s = self.loaded.debug_info().symbol_containing(Addr(link))?;
         Some((s.name.to_string(), link - s.addr.0))
+    }
+
+    fn unnamed_are_user_globals(&self) -> bool {
+        self.runtime_table.is_some()
     }
 }
 

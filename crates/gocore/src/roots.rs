@@ -124,6 +124,12 @@ impl Roots {
 pub trait GlobalNamer {
     /// `(name, offset inside it)`.
     fn name_global(&self, addr: Addr) -> Option<(String, u64)>;
+
+    /// Whether globals the binary does not name may be the program's own
+    /// (it has no DWARF), rather than the runtime's internals.
+    fn unnamed_are_user_globals(&self) -> bool {
+        false
+    }
 }
 
 /// Pointer words of data and bss, per the module's GC masks (authoritative:
@@ -190,6 +196,9 @@ fn scan_masked(
                         RootKind::Global
                     };
                     (n, kind)
+                }
+                None if namer.unnamed_are_user_globals() => {
+                    (format!("{section}+{:#x}", w * 8), RootKind::Global)
                 }
                 None => (format!("{section}+{:#x}", w * 8), RootKind::Runtime),
             };

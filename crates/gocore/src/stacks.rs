@@ -19,10 +19,7 @@ use crate::unwind::{SlotKind, StackRoots, ThreadRegs, Unwinder};
 /// whose goroutines share one stack could otherwise multiply them.
 const MAX_STACK_ROOTS: usize = 1 << 27;
 
-/// Most wait reasons any release has (`runtime.waitReasonStrings`).
-const MAX_WAIT_REASONS: u64 = 256;
-
-fn g_layout(l: &Lookup<'_>) -> Result<GLayout, Error> {
+pub(crate) fn g_layout(l: &Lookup<'_>) -> Result<GLayout, Error> {
     let g = l.strukt("runtime.g")?;
     let m = l.strukt("runtime.m")?;
     let d = l.strukt("runtime._defer")?;
@@ -77,14 +74,7 @@ pub fn read_all(
             "has length {allglen} above its capacity {allgcap}"
         )));
     }
-    let wait_reasons = match core.dwarf.global("runtime.waitReasonStrings") {
-        Some(g) => {
-            let n = (g.size / 16).min(MAX_WAIT_REASONS);
-            goroutines::read_go_string_array(mem, Addr(g.addr.wrapping_add(l.bias)), n)
-                .unwrap_or_default()
-        }
-        None => Vec::new(),
-    };
+    let wait_reasons = core.wait_reasons();
     let threads: Vec<ThreadRegs> = core
         .loaded
         .core

@@ -223,12 +223,16 @@ const MAX_NESTING: u32 = 64;
 
 impl<'a> Typer<'a> {
     /// Type the heap from `roots` (DWARF-typed values) and `objects` (objects
-    /// and the `*T` descriptor of a pointer to them).
+    /// and the `*T` descriptor of a pointer to them). `untyped_slots`, for a
+    /// binary without DWARF, are the root slots whose types are unknown: they
+    /// and the pointer words of objects without a fixed type are searched for
+    /// interface values (see [`State::guess_interfaces`]).
     pub fn run(
         &'a self,
         heap: &'a Heap,
         roots: &[TypedRoot],
         objects: &[(Addr, Addr)],
+        untyped_slots: Option<&[Addr]>,
     ) -> HeapTypes {
         let n = heap.object_count();
         let mut st = State {
@@ -252,6 +256,9 @@ impl<'a> Typer<'a> {
         }
         for r in roots {
             st.apply(vec![Proposal::Walk(r.addr, TypeRef::Dw(r.ty), 0)]);
+        }
+        if let Some(slots) = untyped_slots {
+            st.guess_interfaces(slots);
         }
         // Rounds: walk the objects whose type changed in parallel, then
         // apply what they propose in their order (deterministic).
@@ -598,6 +605,67 @@ impl State<'_> {
                 Target::Func => self.closure(p, out),
             }
         }
+    }
+
+    /// Without DWARF the static types of roots are unknown: take a pointer
+    /// word preceded by a word that names a type descriptor or an itab
+    /// ([`TypeReader::iface_dynamic_type`]) as an interface value, in the
+    /// given root slots and in every object without a fixed (header) type.
+    /// Run before propagation, so that propagated types, which cover more,
+    /// replace a guess that was wrong.
+    fn guess_interfaces(&mut self, root_slots: &[Addr]) {
+        let (mem, rtypes, heap) = (self.t.mem, self.t.rtypes, self.heap);
+        let mut slots = root_slots.to_vec();
+        for i in 0..heap.object_count() {
+            if !self.fixed[i] {
+                heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, _| slots.push(slot));
+            }
+        }
+        let mut out = Vec::new();
+        for slot in slots {
+            let (Ok(p), Ok(word)) = (
+                mem.read_ptr(slot),
+                mem.read_ptr(Addr(slot.0.wrapping_sub(8))),
+            ) else {
+                continue;
+            };
+            if p.is_null() {
+                continue;
+            }
+            if let Some(t) = rtypes.iface_dynamic_type(word) {
+                if self.holds_value_of(p, t) {
+                    self.iface_value(slot, p, t, &mut out);
+                }
+            }
+        }
+        self.apply(out);
+    }
+
+    /// Whether `p`, the data word of a guessed interface of dynamic type `t`,
+    /// is what the runtime makes of one: the start of an object allocated for
+    /// the value (a pointer-shaped `*T`: for the `T`), whose size class fits
+    /// the value's size. Go's size classes are at most 2× apart, so a fitting
+    /// value is more than half the object (less its malloc header). This
+    /// rejects values of the tiny allocator, which share 16-byte blocks.
+    fn holds_value_of(&self, p: Addr, t: Addr) -> bool {
+        let rtypes = self.t.rtypes;
+        let Ok(rt) = rtypes.get(t) else { return false };
+        let value = match (&rt.detail, rt.direct_iface) {
+            (_, false) => rt,
+            (KindDetail::Ptr { elem }, true) => match rtypes.get(*elem) {
+                Ok(v) => v,
+                Err(_) => return false,
+            },
+            // Maps, channels and funcs: their objects are runtime structs.
+            (_, true) => return false,
+        };
+        let Some(found) = self.heap.locate(p) else {
+            return false;
+        };
+        let size = found.end.0 - found.start.0;
+        // A malloc header (objects over 512 B) takes 8 bytes of the class.
+        let slack = if size > 512 { 16 } else { 0 };
+        found.start == p && value.size <= size && value.size * 2 + slack > size
     }
 
     /// The data word of an interface at `at`, holding `p`, dynamic type `t`.
