@@ -32,7 +32,8 @@ pub fn model(
     no_index: bool,
 ) -> Result<HeapModel> {
     let exe = core.loaded.exe.path.clone();
-    let identity = Identity::of(core_path, &exe).ok();
+    let debug = core.loaded.debug.as_ref().map(|d| d.path.as_path());
+    let identity = Identity::of(core_path, &exe, debug).ok();
     let path = cache_dir()
         .zip(identity.as_ref())
         .map(|(d, id)| d.join("index").join(id.file_name()));
@@ -40,7 +41,7 @@ pub fn model(
         if path.exists() {
             match index::load(path, id, &core.dwarf) {
                 Ok(Some(m)) => {
-                    remember_last(core_path, &exe);
+                    remember_last(core_path, &exe, debug);
                     return Ok(m);
                 }
                 Ok(None) => {}
@@ -61,7 +62,7 @@ pub fn model(
             crate::ui::warn(format!("{e}; continuing without an index"));
         }
     }
-    remember_last(core_path, &exe);
+    remember_last(core_path, &exe, debug);
     Ok(model)
 }
 
@@ -69,8 +70,8 @@ fn last_file() -> Option<PathBuf> {
     cache_dir().map(|d| d.join("last"))
 }
 
-/// Record the core (and its binary) for commands given no core.
-fn remember_last(core: &Path, exe: &Path) {
+/// Record the core (its binary, its debug file) for commands given no core.
+fn remember_last(core: &Path, exe: &Path, debug: Option<&Path>) {
     let (Some(file), Ok(core), Ok(exe)) = (
         last_file(),
         std::fs::canonicalize(core),
@@ -78,20 +79,34 @@ fn remember_last(core: &Path, exe: &Path) {
     ) else {
         return;
     };
-    let text = format!("{}\n{}\n", core.display(), exe.display());
+    let debug = debug.and_then(|d| std::fs::canonicalize(d).ok());
+    let mut text = format!("{}\n{}\n", core.display(), exe.display());
+    if let Some(d) = debug {
+        text += &format!("{}\n", d.display());
+    }
     if let Some(dir) = file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::write(file, text);
 }
 
-/// The core and binary analysed last.
-pub fn last_core() -> Result<(PathBuf, PathBuf)> {
+/// The core analysed last, with the files it was analysed with.
+pub struct LastCore {
+    pub core: PathBuf,
+    pub exe: PathBuf,
+    pub debug_file: Option<PathBuf>,
+}
+
+pub fn last_core() -> Result<LastCore> {
     let file = last_file().context("no cache directory (set GOREFS_CACHE_DIR or HOME)")?;
     let text = std::fs::read_to_string(&file).ok().unwrap_or_default();
     let mut lines = text.lines();
     match (lines.next(), lines.next()) {
-        (Some(core), Some(exe)) if !core.is_empty() => Ok((core.into(), exe.into())),
+        (Some(core), Some(exe)) if !core.is_empty() => Ok(LastCore {
+            core: core.into(),
+            exe: exe.into(),
+            debug_file: lines.next().filter(|d| !d.is_empty()).map(PathBuf::from),
+        }),
         _ => bail!("no core given and none analysed before: pass CORE [EXE] first"),
     }
 }

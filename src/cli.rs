@@ -304,7 +304,10 @@ pub struct ObjectsArgs {
 static DEBUG_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
 fn open(c: &Common) -> Result<Core> {
-    let debug_file = DEBUG_FILE.get().and_then(Option::as_deref);
+    open_with_debug(c, DEBUG_FILE.get().and_then(Option::as_deref))
+}
+
+fn open_with_debug(c: &Common, debug_file: Option<&Path>) -> Result<Core> {
     let core = Core::open_with_debug(&c.core, c.exe.as_deref(), debug_file)
         .with_context(|| format!("cannot analyse {}", c.core.display()))?;
     for w in &core.warnings {
@@ -593,22 +596,28 @@ struct Target {
 
 impl Target {
     fn open(a: &TargetArgs) -> Result<Target> {
+        let mut debug_file = DEBUG_FILE.get().cloned().flatten();
         let (core_path, exe, addr) = match a.args.as_slice() {
             [addr] => {
-                let (core, exe) = cache::last_core()?;
-                ui::note(format!("using {} (the last core analysed)", core.display()));
-                (core, Some(exe), addr)
+                let last = cache::last_core()?;
+                ui::note(format!(
+                    "using {} (the last core analysed)",
+                    last.core.display()
+                ));
+                debug_file = debug_file.or(last.debug_file);
+                (last.core, Some(last.exe), addr)
             }
             [core, addr] => (PathBuf::from(core), None, addr),
             [core, exe, addr] => (PathBuf::from(core), Some(PathBuf::from(exe)), addr),
             _ => bail!("expected [CORE [EXE]] ADDR"),
         };
         let addr = parse_addr(addr)?;
-        let core = open(&Common {
+        let common = Common {
             core: core_path.clone(),
             exe,
             json: a.json,
-        })?;
+        };
+        let core = open_with_debug(&common, debug_file.as_deref())?;
         let model = cache::model(&core, &core_path, None, a.index.no_index)?;
         let object = model.find_object(addr).with_context(|| {
             format!(

@@ -190,3 +190,46 @@ fn debug_file_stands_in_for_a_stripped_binary() {
         assert!(err.contains("is not a debug file of"), "{n}: {err}");
     }
 }
+
+/// An index built without the debug file is not reused with it, and the
+/// last core is reopened with the debug file it was analysed with.
+#[test]
+fn the_index_knows_whether_a_debug_file_was_used() {
+    let v = variants()
+        .into_iter()
+        .find(|v| v.join("heapzoo.debug.zst").exists())
+        .expect("a debug file");
+    let cache = tempfile::tempdir().unwrap();
+    let target = addr(&truth(&v), "holder.Leaves[3]");
+    let root = |args: &[&std::ffi::OsStr]| -> String {
+        let out = gorefs()
+            .env("GOREFS_CACHE_DIR", cache.path())
+            .args(["path-to-root", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+        p["paths"][0]["root"]["name"].as_str().unwrap().to_string()
+    };
+    let (core, exe, debug) = (
+        v.join("core.zst"),
+        v.join("heapzoo-stripped.zst"),
+        v.join("heapzoo.debug.zst"),
+    );
+    let t = std::ffi::OsStr::new(&target);
+    assert!(root(&[core.as_ref(), exe.as_ref(), t]).starts_with(".bss+"));
+    let with_debug = [
+        std::ffi::OsStr::new("--debug-file"),
+        debug.as_ref(),
+        core.as_ref(),
+        exe.as_ref(),
+        t,
+    ];
+    assert_eq!(root(&with_debug), "main.holder");
+    assert_eq!(root(&[t]), "main.holder");
+}

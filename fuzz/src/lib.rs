@@ -24,6 +24,12 @@ pub fn variant() -> String {
     std::env::var("GOREFS_FUZZ_VARIANT").unwrap_or_else(|_| "go1.24.11".into())
 }
 
+/// The executable the pipeline target analyses: `heapzoo.zst`, or another
+/// file of the variant, such as `heapzoo-stripped.zst` (`GOREFS_FUZZ_EXE`).
+pub fn exe_file() -> String {
+    std::env::var("GOREFS_FUZZ_EXE").unwrap_or_else(|_| "heapzoo.zst".into())
+}
+
 /// Decompress a zstd file.
 pub fn unzstd(path: &Path) -> Vec<u8> {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -97,7 +103,7 @@ fn fixture() -> &'static Mutex<Fixture> {
         let v = testdata().join("cores").join(variant());
         let core = unzstd(&v.join("core.zst"));
         let (core_file, core_path) = unlinked(&dir, "core", &core);
-        let (exe_file, exe_path) = unlinked(&dir, "exe", &unzstd(&v.join("heapzoo.zst")));
+        let (exe_file, exe_path) = unlinked(&dir, "exe", &unzstd(&v.join(exe_file())));
         Mutex::new(Fixture {
             core_file,
             core_path,

@@ -27,7 +27,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -42,8 +42,10 @@ pub enum IndexError {
     Corrupt(PathBuf),
 }
 
-/// Which core and binary an index describes: paths, sizes and modification
-/// times, so a rewritten core is never answered from a stale index.
+/// Which core, binary and debug file an index describes: paths, sizes and
+/// modification times, so a rewritten core is never answered from a stale
+/// index, nor a binary analysed with its debug file from an index built
+/// without it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
     pub core: PathBuf,
@@ -52,10 +54,14 @@ pub struct Identity {
     pub exe: PathBuf,
     pub exe_size: u64,
     pub exe_mtime_ns: u64,
+    /// Empty, 0 and 0 without a debug file.
+    pub debug: PathBuf,
+    pub debug_size: u64,
+    pub debug_mtime_ns: u64,
 }
 
 impl Identity {
-    pub fn of(core: &Path, exe: &Path) -> std::io::Result<Identity> {
+    pub fn of(core: &Path, exe: &Path, debug: Option<&Path>) -> std::io::Result<Identity> {
         let stat = |p: &Path| -> std::io::Result<(PathBuf, u64, u64)> {
             let p = fs::canonicalize(p)?;
             let m = fs::metadata(&p)?;
@@ -67,6 +73,10 @@ impl Identity {
         };
         let (core, core_size, core_mtime_ns) = stat(core)?;
         let (exe, exe_size, exe_mtime_ns) = stat(exe)?;
+        let (debug, debug_size, debug_mtime_ns) = match debug {
+            Some(d) => stat(d)?,
+            None => (PathBuf::new(), 0, 0),
+        };
         Ok(Identity {
             core,
             core_size,
@@ -74,6 +84,9 @@ impl Identity {
             exe,
             exe_size,
             exe_mtime_ns,
+            debug,
+            debug_size,
+            debug_mtime_ns,
         })
     }
 
@@ -108,6 +121,9 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.str(&id.exe.to_string_lossy());
     w.u64(id.exe_size);
     w.u64(id.exe_mtime_ns);
+    w.str(&id.debug.to_string_lossy());
+    w.u64(id.debug_size);
+    w.u64(id.debug_mtime_ns);
 
     let o = &model.objects;
     w.u64s(&o.slot);
@@ -190,6 +206,9 @@ pub fn load(
             exe: PathBuf::from(r.str()?),
             exe_size: r.u64()?,
             exe_mtime_ns: r.u64()?,
+            debug: PathBuf::from(r.str()?),
+            debug_size: r.u64()?,
+            debug_mtime_ns: r.u64()?,
         })
     })()
     .ok_or_else(corrupt)?;
