@@ -118,17 +118,9 @@ fn mheap(loaded: &Loaded, l: &Lookup<'_>, heap: &HeapLayout) -> Option<Addr> {
     let spans_field = l.off(l.strukt("runtime.heapArena").ok()?, "spans").ok()?;
     let pages_per_arena = heap.heap_arena_bytes / PAGE;
     let maps_back = |base: Addr| -> bool {
-        let at = base + heap.mheap_allspans;
-        let (Ok(ptr), Ok(len), Ok(cap)) = (
-            mem.read_ptr(at),
-            mem.read_u64(at + 8),
-            mem.read_u64(at + 16),
-        ) else {
+        let Some((ptr, len)) = pointer_slice(mem, base + heap.mheap_allspans) else {
             return false;
         };
-        if ptr.is_null() || len == 0 || len > cap || len > 1 << 32 {
-            return false;
-        }
         let Ok(l2) = mem.read_ptr(base + heap.mheap_arenas) else {
             return false;
         };
@@ -162,6 +154,15 @@ fn mheap(loaded: &Loaded, l: &Lookup<'_>, heap: &HeapLayout) -> Option<Addr> {
         .find(|&base| maps_back(base))
 }
 
+/// The array and length of a non-empty slice header at `at` (of pointers:
+/// at most 2^32 of them).
+fn pointer_slice(mem: &dyn Memory, at: Addr) -> Option<(Addr, u64)> {
+    let ptr = mem.read_ptr(at).ok()?;
+    let len = mem.read_u64(at + 8).ok()?;
+    let cap = mem.read_u64(at + 16).ok()?;
+    (!ptr.is_null() && len > 0 && len <= cap && cap <= 1 << 32).then_some((ptr, len))
+}
+
 /// A goroutine stack as `stackalloc` makes them: a power of two of at least
 /// 2 KiB, aligned to its size up to a page, with the saved SP inside it
 /// (or none: a dead goroutine may have freed its stack).
@@ -184,16 +185,9 @@ fn allgs(loaded: &Loaded, l: &Lookup<'_>) -> Option<Addr> {
     let mem = &loaded.image;
     let g = stacks::g_layout(l).ok()?;
     let plausible = |at: Addr| -> bool {
-        let (Ok(ptr), Ok(len), Ok(cap)) = (
-            mem.read_ptr(at),
-            mem.read_u64(at + 8),
-            mem.read_u64(at + 16),
-        ) else {
+        let Some((ptr, len)) = pointer_slice(mem, at) else {
             return false;
         };
-        if ptr.is_null() || len == 0 || len > cap || cap > 1 << 32 {
-            return false;
-        }
         let mut ids = Vec::new();
         let mut running = false;
         for i in 0..len.min(SAMPLE) {
