@@ -11,8 +11,10 @@
 //! - `runtime.allgs` is a slice of distinct goroutines with sane stacks and
 //!   states.
 //!
-//! Not found without symbols: the finalizer and cleanup queues
-//! (`runtime.allfin`, `runtime.gcCleanups`).
+//! The finalizer queue (`runtime.allfin`) is found later, by
+//! [`crate::roots::SpecialLayout::find_finalizer_queue`] over
+//! [`data_words`]; the cleanup queue (`runtime.gcCleanups`, 1.25+) only
+//! through a symbol.
 
 use gotypes::dwarf::GlobalVar;
 use gotypes::{Addr, Memory};
@@ -75,6 +77,11 @@ fn not_found(what: &str) -> Error {
 
 fn symbol(loaded: &Loaded, name: &str) -> Option<Addr> {
     loaded.symbol_addr(name)
+}
+
+/// The words of `.data`, `.bss` and `.noptrbss` as they are in the core.
+pub fn data_words(loaded: &Loaded) -> impl Iterator<Item = (Addr, u64)> + '_ {
+    words(loaded, &[".noptrbss", ".bss", ".data"])
 }
 
 /// The 8-byte-aligned words of a section as it is in the core, with their

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use gotypes::dwarf::DwarfInfo;
-use gotypes::rtype::{AbiFlavor, TypeReader};
+use gotypes::rtype::{AbiFlavor, KindDetail, TypeReader};
 use gotypes::{Addr, Memory};
 
 use crate::error::Error;
@@ -181,7 +181,10 @@ impl Core {
         progress.phase("reading roots and goroutines", None);
         let mut roots = Roots::default();
         roots::global_roots(mem, &self.md, self, &mut roots)?;
-        let specials = SpecialLayout::read(&l)?;
+        let mut specials = SpecialLayout::read(&l)?;
+        if self.runtime_table.is_some() {
+            self.find_queues(&heap, &rtypes, &mut specials, &mut warnings);
+        }
         let func_name = |pc: Addr| self.func_name(pc).map(str::to_string);
         roots::special_roots(mem, &heap, &specials, &func_name, &mut roots);
 
@@ -242,6 +245,39 @@ impl Core {
         })
     }
 
+    /// The finalizer queue of a binary without symbols, by scanning; a
+    /// warning for the queues that stay unknown.
+    fn find_queues(
+        &self,
+        heap: &Heap,
+        rtypes: &TypeReader<'_>,
+        specials: &mut SpecialLayout,
+        warnings: &mut Vec<String>,
+    ) {
+        if !specials.has_finalizer_queue() {
+            // A queued finalizer: a function's entry, an object's start,
+            // and that object's `*T`.
+            let valid = |pc: Addr, arg: Addr, ot: Addr| {
+                self.pcln.find_func(pc).is_some_and(|f| f.entry == pc)
+                    && heap.locate(arg).is_some_and(|o| o.start == arg)
+                    && rtypes
+                        .get(ot)
+                        .is_ok_and(|t| matches!(t.detail, KindDetail::Ptr { .. }))
+            };
+            let words = locate::data_words(&self.loaded).filter(|&(_, w)| w != 0);
+            specials.find_finalizer_queue(self.mem(), words.map(|(at, _)| at), &valid);
+        }
+        let missing = match (specials.has_finalizer_queue(), specials.has_cleanup_queue()) {
+            (true, true) => return,
+            (false, true) => "finalizers",
+            (true, false) => "cleanups",
+            (false, false) => "finalizers or cleanups",
+        };
+        warnings.push(format!(
+            "no queue of {missing} was found without symbols: queued ones, if any, are not roots"
+        ));
+    }
+
     /// Every global with a DWARF type, as a typed root for propagation.
     fn global_typed_roots(&self) -> Vec<TypedRoot> {
         self.dwarf
@@ -276,7 +312,6 @@ fn without_dwarf(
             bias: loaded.bias,
         },
     )?;
-    let has = |name: &str| globals.iter().any(|g| g.name == name);
     let mut note = format!(
         "{exe} has no DWARF: runtime layouts from gorefs's {} table",
         table.describe()
@@ -293,9 +328,6 @@ fn without_dwarf(
         "; globals are named by section offset"
     };
     note += ", stack slots by function, and objects typed only from runtime type descriptors (malloc headers, interfaces, and what typed objects point to)";
-    if !has("runtime.allfin") {
-        note += "; queued finalizers and cleanups are not roots";
-    }
     note += " (pass --debug-file for full names and types)";
     Ok((table.dwarf(globals), table, note))
 }

@@ -242,6 +242,8 @@ pub struct SpecialLayout {
     finalizer_size: u64,
     finalizer_fn_off: u64,
     finalizer_arg_off: u64,
+    /// `finalizer.ot`: the `*T` type of the object.
+    finalizer_ot_off: Option<u64>,
     cleanup_queue_all: Option<Addr>,
     cleanup_block: Option<CleanupBlockLayout>,
 }
@@ -324,6 +326,7 @@ impl SpecialLayout {
             finalizer_size: finalizer.size,
             finalizer_fn_off: l.off(finalizer, "fn")?,
             finalizer_arg_off: l.off(finalizer, "arg")?,
+            finalizer_ot_off: finalizer.offset("ot"),
             cleanup_queue_all,
             cleanup_block,
         })
@@ -438,6 +441,68 @@ fn describe(
     }
 }
 
+impl SpecialLayout {
+    /// Whether the finalizer queue (`runtime.allfin`) is known.
+    pub fn has_finalizer_queue(&self) -> bool {
+        self.allfin.is_some()
+    }
+
+    /// Whether the cleanup queue (`runtime.gcCleanups`, 1.25+) is known,
+    /// or the release has none.
+    pub fn has_cleanup_queue(&self) -> bool {
+        self.cleanup_block.is_none() || self.cleanup_queue_all.is_some()
+    }
+
+    /// Find `runtime.allfin` among `candidates` (the words of a binary
+    /// without symbols): the word heading the chain of finalizer blocks
+    /// with the most entries, every entry checked by `valid(pc, arg, ot)`
+    /// (the code pointer of its `fn`, its object, its `*T` type). Without an
+    /// entry there is nothing to check, and nothing to miss: `None`.
+    pub fn find_finalizer_queue(
+        &mut self,
+        mem: &dyn Memory,
+        candidates: impl Iterator<Item = Addr>,
+        valid: &dyn Fn(Addr, Addr, Addr) -> bool,
+    ) {
+        let Some(ot_off) = self.finalizer_ot_off else {
+            return;
+        };
+        let entries = |head: Addr| -> Option<u64> {
+            let mut block = mem.read_ptr(head).ok()?;
+            let mut total = 0;
+            for _ in 0..MAX_SCANNED_BLOCKS {
+                if block.is_null() {
+                    break;
+                }
+                let n = u64::from(mem.read_u32(block + self.finblock_cnt).ok()?);
+                if n > self.finblock_cap {
+                    return None;
+                }
+                for i in 0..n {
+                    let e = block + self.finblock_fin + i * self.finalizer_size;
+                    let func = mem.read_ptr(e + self.finalizer_fn_off).ok()?;
+                    let arg = mem.read_ptr(e + self.finalizer_arg_off).ok()?;
+                    let ot = mem.read_ptr(e + ot_off).ok()?;
+                    let pc = mem.read_ptr(func).ok()?;
+                    if !valid(pc, arg, ot) {
+                        return None;
+                    }
+                }
+                total += n;
+                block = mem.read_ptr(block + self.finblock_alllink).ok()?;
+            }
+            (total > 0).then_some(total)
+        };
+        self.allfin = candidates
+            .filter_map(|c| Some((entries(c)?, c)))
+            .max_by_key(|&(n, c)| (n, std::cmp::Reverse(c)))
+            .map(|(_, c)| c);
+    }
+}
+
+/// Blocks of one candidate finalizer queue checked before giving up.
+const MAX_SCANNED_BLOCKS: usize = 1024;
+
 /// Walk a runtime queue of blocks (`finblock`, `cleanupBlock`) from the
 /// head pointer at `head`: `visit(roots, block, count)` gets each block and
 /// the entry count read at `count_off`; blocks link through `link_off`. A
@@ -523,4 +588,74 @@ fn queued_cleanups(mem: &dyn Memory, l: &SpecialLayout, roots: &mut Roots) {
             }
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime_table::RuntimeTable;
+    use gotypes::mem::FlatMemory;
+
+    /// A finalizer queue in memory: candidate words at 0x1000.., blocks at
+    /// 0x2000 (two entries, linked to 0x4000 with one), a decoy at 0x3000
+    /// whose entry is not a function, funcvals at 0x5000.
+    #[test]
+    fn the_finalizer_queue_is_found_by_its_checked_entries() {
+        let version = crate::loader::GoVersion {
+            major: 1,
+            minor: 24,
+            patch: 0,
+        };
+        let (table, _) = RuntimeTable::builtin(version, &[]).unwrap();
+        let dwarf = table.dwarf(Vec::new());
+        let mut l = SpecialLayout::read(&Lookup {
+            dwarf: &dwarf,
+            bias: 0,
+        })
+        .unwrap();
+        let base = 0x1000u64;
+        let mut data = vec![0u8; 0x6000];
+        let mut put = |at: u64, v: u64| {
+            let o = (at - base) as usize;
+            data[o..o + 8].copy_from_slice(&v.to_le_bytes());
+        };
+        let (pc, ot) = (0x40_1000, 0x7000);
+        let entry = |block: u64, i: u64| block + l.finblock_fin + i * l.finalizer_size;
+        put(0x1000, 0x2000);
+        put(0x1008, 0x3000);
+        put(0x1010, 0x4000);
+        put(0x5000, pc);
+        put(0x5008, pc + 1);
+        for (block, n, link, func) in [
+            (0x2000, 2, 0x4000, 0x5000),
+            (0x4000, 1, 0, 0x5000),
+            (0x3000, 1, 0, 0x5008),
+        ] {
+            put(block + l.finblock_alllink, link);
+            put(block + l.finblock_cnt, n);
+            for i in 0..n {
+                put(entry(block, i) + l.finalizer_fn_off, func);
+                put(entry(block, i) + l.finalizer_arg_off, 0xc000_0000 + i * 16);
+                put(entry(block, i) + l.finalizer_ot_off.unwrap(), ot);
+            }
+        }
+        let mem = FlatMemory {
+            base: Addr(base),
+            data: &data,
+        };
+        let valid = |p: Addr, arg: Addr, t: Addr| p.0 == pc && arg.0 >= 0xc000_0000 && t.0 == ot;
+        let candidates = [0x1008, 0x1010, 0x1000].map(Addr);
+        l.find_finalizer_queue(&mem, candidates.into_iter(), &valid);
+        assert_eq!(l.allfin, Some(Addr(0x1000)));
+
+        let mut roots = Roots::default();
+        queued_finalizers(&mem, &l, &|_| None, &mut roots);
+        let queued = roots.roots.iter().filter(|r| r.kind == RootKind::Queued);
+        assert_eq!(queued.count(), 6, "fn and arg of three entries");
+
+        // Only the decoy: nothing found.
+        l.allfin = None;
+        l.find_finalizer_queue(&mem, [Addr(0x1008)].into_iter(), &valid);
+        assert_eq!(l.allfin, None);
+    }
 }
