@@ -615,30 +615,45 @@ impl State<'_> {
     /// replace a guess that was wrong.
     fn guess_interfaces(&mut self, root_slots: &[Addr]) {
         let (mem, rtypes, heap) = (self.t.mem, self.t.rtypes, self.heap);
-        let mut slots = root_slots.to_vec();
-        for i in 0..heap.object_count() {
-            if !self.fixed[i] {
-                heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, _| slots.push(slot));
-            }
-        }
+        let st = &*self;
         let mut out = Vec::new();
-        for slot in slots {
-            let (Ok(p), Ok(word)) = (
-                mem.read_ptr(slot),
-                mem.read_ptr(Addr(slot.0.wrapping_sub(8))),
-            ) else {
-                continue;
-            };
-            if p.is_null() {
-                continue;
-            }
-            if let Some(t) = rtypes.iface_dynamic_type(word) {
-                if self.holds_value_of(p, t) {
-                    self.iface_value(slot, p, t, &mut out);
-                }
+        for &slot in root_slots {
+            if let Ok(p) = mem.read_ptr(slot) {
+                st.guess_interface(slot, p, &mut out);
             }
         }
+        // Objects in parallel; few words are interfaces, so few proposals.
+        out.par_extend(
+            (0..heap.object_count())
+                .into_par_iter()
+                .with_min_len(WALK_CHUNK)
+                .filter(|&i| !st.fixed[i])
+                .flat_map_iter(|i| {
+                    let mut found = Vec::new();
+                    heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, p| {
+                        st.guess_interface(slot, p, &mut found)
+                    });
+                    found
+                }),
+        );
         self.apply(out);
+    }
+
+    /// The interface at `slot - 8`, if its first word names a dynamic type
+    /// and `p`, its data word, fits that type.
+    fn guess_interface(&self, slot: Addr, p: Addr, out: &mut Vec<Proposal>) {
+        let rtypes = self.t.rtypes;
+        if p.is_null() {
+            return;
+        }
+        let Ok(word) = self.t.mem.read_ptr(Addr(slot.0.wrapping_sub(8))) else {
+            return;
+        };
+        if let Some(t) = rtypes.iface_dynamic_type(word) {
+            if self.holds_value_of(p, t) {
+                self.iface_value(slot, p, t, out);
+            }
+        }
     }
 
     /// Whether `p`, the data word of a guessed interface of dynamic type `t`,
