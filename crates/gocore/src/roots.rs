@@ -467,6 +467,9 @@ impl SpecialLayout {
         let Some(ot_off) = self.finalizer_ot_off else {
             return;
         };
+        // Bounds the work of all candidates together: a hostile core could
+        // point every word at one long chain.
+        let budget = std::cell::Cell::new(MAX_SCAN_WORK);
         let entries = |head: Addr| -> Option<u64> {
             let mut block = mem.read_ptr(head).ok()?;
             let mut total = 0;
@@ -475,9 +478,10 @@ impl SpecialLayout {
                     break;
                 }
                 let n = u64::from(mem.read_u32(block + self.finblock_cnt).ok()?);
-                if n > self.finblock_cap {
+                if n > self.finblock_cap || budget.get() < n + 1 {
                     return None;
                 }
+                budget.set(budget.get() - n - 1);
                 for i in 0..n {
                     let e = block + self.finblock_fin + i * self.finalizer_size;
                     let func = mem.read_ptr(e + self.finalizer_fn_off).ok()?;
@@ -502,6 +506,8 @@ impl SpecialLayout {
 
 /// Blocks of one candidate finalizer queue checked before giving up.
 const MAX_SCANNED_BLOCKS: usize = 1024;
+/// Blocks and entries checked for all candidates together.
+const MAX_SCAN_WORK: u64 = 1 << 22;
 
 /// Walk a runtime queue of blocks (`finblock`, `cleanupBlock`) from the
 /// head pointer at `head`: `visit(roots, block, count)` gets each block and
