@@ -29,8 +29,9 @@ use crate::stacks;
 const DATA_SECTIONS: &[&str] = &[".go.module", ".noptrdata", ".data", ".data.rel.ro"];
 const BSS_SECTIONS: &[&str] = &[".bss", ".noptrbss"];
 
-/// Bounds the bytes of one section scanned for a global.
-const MAX_SCAN: u64 = 256 << 20;
+/// Bounds the bytes of one section scanned for a global (Go programs'
+/// `.bss` is a few MiB), and so the candidates checked.
+const MAX_SCAN: u64 = 64 << 20;
 /// In-use spans checked per `mheap_` candidate, and elements per `allgs` one.
 const SAMPLE: u64 = 64;
 
