@@ -1,0 +1,61 @@
+//! Micro-benchmarks of the analysis' hot loops on a real core:
+//! `cargo bench -p gocore` (divan). The core is the go1.24.11 test core, or
+//! `GOREFS_BENCH_CORE` with `GOREFS_BENCH_EXE` (for instance a core made by
+//! `scripts/bench.sh`). Whole-command wall times, CPU and memory, against
+//! the peers, come from `scripts/bench.sh`.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use gocore::graph::HeapGraph;
+use gocore::mark;
+use gocore::process::Core;
+use gocore::progress::NoProgress;
+
+fn main() {
+    divan::main();
+}
+
+fn core() -> &'static Core {
+    static CORE: OnceLock<Core> = OnceLock::new();
+    CORE.get_or_init(|| {
+        let testdata =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cores/go1.24.11");
+        let core =
+            std::env::var_os("GOREFS_BENCH_CORE").map_or(testdata.join("core.zst"), PathBuf::from);
+        let exe = std::env::var_os("GOREFS_BENCH_EXE")
+            .map_or(testdata.join("heapzoo.zst"), PathBuf::from);
+        Core::open(&core, Some(&exe)).expect("the benchmark core opens")
+    })
+}
+
+/// Spans, roots, goroutines, marking and typing.
+#[divan::bench(sample_count = 10)]
+fn analyze(bencher: divan::Bencher) {
+    let core = core();
+    bencher.bench(|| core.analyze().expect("analysis"));
+}
+
+/// Marking alone, from the analysis' roots.
+#[divan::bench(sample_count = 10)]
+fn marking(bencher: divan::Bencher) {
+    let core = core();
+    let a = core.analyze().expect("analysis");
+    bencher.bench(|| {
+        mark::mark(
+            &a.heap,
+            core.mem(),
+            &a.rtypes,
+            a.roots.roots.iter().map(|r| r.target),
+            &NoProgress,
+        )
+    });
+}
+
+/// Edge extraction, dominators and retained sizes.
+#[divan::bench(sample_count = 10)]
+fn reference_graph(bencher: divan::Bencher) {
+    let core = core();
+    let a = core.analyze().expect("analysis");
+    bencher.bench(|| HeapGraph::build(&a, &NoProgress).expect("graph"));
+}
