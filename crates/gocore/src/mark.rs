@@ -46,6 +46,9 @@ impl MarkBits {
     }
 }
 
+/// A level of fewer bytes than this is scanned on one thread.
+const PARALLEL_BYTES: u64 = 64 << 10;
+
 /// Mark everything reachable from `roots` (pointer values; non-heap values
 /// are ignored).
 pub fn mark(
@@ -61,18 +64,32 @@ pub fn mark(
         .filter_map(|a| heap.find_object(a))
         .filter(|&id| marks.set(id))
         .collect();
+    let scan = |id: ObjId, next: &mut Vec<ObjId>| {
+        heap.for_each_pointer(mem, types, id, |_, target| {
+            if let Some(t) = heap.find_object(target) {
+                if marks.set(t) {
+                    next.push(t);
+                }
+            }
+        });
+    };
     while !frontier.is_empty() {
         progress.advance(frontier.len() as u64);
+        let bytes: u64 = frontier.iter().map(|&id| heap.size(id)).sum();
+        if bytes < PARALLEL_BYTES {
+            // A small level (a long linked list is one object wide): on
+            // this thread, without the cost of a parallel round.
+            let mut next = Vec::new();
+            for &id in &frontier {
+                scan(id, &mut next);
+            }
+            frontier = next;
+            continue;
+        }
         frontier = frontier
             .par_iter()
             .fold(Vec::new, |mut next, &id| {
-                heap.for_each_pointer(mem, types, id, |_, target| {
-                    if let Some(t) = heap.find_object(target) {
-                        if marks.set(t) {
-                            next.push(t);
-                        }
-                    }
-                });
+                scan(id, &mut next);
                 next
             })
             .reduce(Vec::new, |mut a, mut b| {
