@@ -160,15 +160,17 @@ impl HeapModel {
         let mut keys = vec![NONE; nodes];
         let mut index = std::collections::HashMap::new();
         let mut groups: Vec<GroupTotals> = Vec::new();
-        // Memoise per (type index, array?) so names are built once per type.
-        let mut memo: std::collections::HashMap<(u32, bool), Option<u32>> = Default::default();
+        // Memoise per (type index, array?) so names are built once per type;
+        // a flat table indexed by `2 * type + array`, as every live object
+        // looks it up.
+        let mut memo: Vec<Option<Option<u32>>> = vec![None; self.types.len() * 2];
         for i in 0..g.n_objects {
             let id = ObjId(i);
             if !self.is_live(id) || g.idom[i as usize] == NONE {
                 continue;
             }
             let t = self.objects.type_index[i as usize];
-            let memo_key = (t, self.objects.count[i as usize] > 0);
+            let memo_key = 2 * t as usize + usize::from(self.objects.count[i as usize] > 0);
             let key = if t == 0 {
                 // Unknown types are named by size: no memo.
                 group(self, id).map(|name| {
@@ -178,14 +180,21 @@ impl HeapModel {
                     })
                 })
             } else {
-                *memo.entry(memo_key).or_insert_with(|| {
-                    group(self, id).map(|name| {
-                        *index.entry(name.clone()).or_insert_with(|| {
-                            groups.push(new_group(name));
-                            groups.len() as u32 - 1
-                        })
-                    })
-                })
+                match memo.get(memo_key).copied().flatten() {
+                    Some(key) => key,
+                    None => {
+                        let key = group(self, id).map(|name| {
+                            *index.entry(name.clone()).or_insert_with(|| {
+                                groups.push(new_group(name));
+                                groups.len() as u32 - 1
+                            })
+                        });
+                        if let Some(m) = memo.get_mut(memo_key) {
+                            *m = Some(key);
+                        }
+                        key
+                    }
+                }
             };
             if let Some(k) = key {
                 keys[i as usize] = k;
