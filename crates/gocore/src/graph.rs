@@ -102,8 +102,10 @@ impl HeapGraph {
                             if let Some(t) = heap.find_object(p) {
                                 // Skip self references and runs of pointers
                                 // into one object (a slice's data word
-                                // repeated, a struct pointing twice).
-                                if t != id && chunk.targets.last() != Some(&t.0) {
+                                // repeated, a struct pointing twice). Only
+                                // within this object's row: the previous
+                                // object's last target is no repeat.
+                                if t != id && chunk.targets[before..].last() != Some(&t.0) {
                                     chunk.targets.push(t.0);
                                 }
                             }
