@@ -195,16 +195,29 @@ struct State<'a> {
     heap: &'a Heap,
     interned: HashMap<TypeRef, u32>,
     types: Vec<Option<TypeRef>>,
-    obj_type: Vec<u32>,
-    obj_count: Vec<u32>,
-    /// Bytes covered by the current type of each object (size × count).
-    covered: Vec<u64>,
-    fixed: Vec<bool>,
+    /// Per object, by [`ObjId`].
+    objs: Vec<ObjState>,
     /// What is known of each type met so far, in one map so that applying a
     /// proposal costs one lookup.
     known: HashMap<TypeRef, Known>,
     work: Vec<ObjId>,
 }
+
+/// The typing state of one object, in one place so that applying a
+/// proposal to it touches one cache line (proposals hit objects at random).
+#[derive(Debug, Clone, Copy, Default)]
+struct ObjState {
+    /// Bytes covered by the current type (size × count), or [`FIXED`].
+    covered: u64,
+    /// Index into `State::types`.
+    ty: u32,
+    /// Array length, or 0 for a single value.
+    count: u32,
+}
+
+/// `ObjState::covered` of an object whose type the runtime recorded (see
+/// [`State::fix_header_types`]); other coverages stay below it.
+const FIXED: u64 = u64::MAX;
 
 /// A type's layout, and what [`State::assign`] needs of it.
 struct Known {
@@ -283,10 +296,7 @@ impl<'a> Typer<'a> {
             heap,
             interned: HashMap::default(),
             types: vec![None],
-            obj_type: vec![0; n],
-            obj_count: vec![0; n],
-            covered: vec![0; n],
-            fixed: vec![false; n],
+            objs: vec![ObjState::default(); n],
             known: HashMap::default(),
             work: Vec::new(),
         };
@@ -306,17 +316,19 @@ impl<'a> Typer<'a> {
             batch.sort_unstable();
             batch.dedup();
             for &id in &batch {
-                if let Some(t) = st.types[st.obj_type[id.index()] as usize] {
+                if let Some(t) = st.types[st.objs[id.index()].ty as usize] {
                     st.layout(t, 0);
                 }
             }
             // Slices bound the proposals held at once.
             for slice in batch.chunks(WALK_SLICE) {
-                let proposals: Vec<Proposal> = {
+                // One vector per work unit, applied in unit order: the same
+                // order as one concatenated vector, without the copy.
+                let proposals: Vec<Vec<Proposal>> = {
                     let st = &st;
                     slice
                         .par_chunks(WALK_CHUNK)
-                        .flat_map_iter(|ids| {
+                        .map(|ids| {
                             let mut out = Vec::new();
                             for &id in ids {
                                 st.walk_object(id, &mut out);
@@ -325,24 +337,33 @@ impl<'a> Typer<'a> {
                         })
                         .collect()
                 };
-                st.apply(proposals);
+                for out in proposals {
+                    st.apply(out);
+                }
             }
         }
         // What can be said of an untyped object: how many pointers it holds.
-        for (i, count) in st.obj_count.iter_mut().enumerate() {
-            if st.obj_type[i] == 0 {
+        let (obj_type, obj_count) = st
+            .objs
+            .par_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                if o.ty != 0 {
+                    return (o.ty, o.count);
+                }
                 let mut ptrs = 0u32;
                 heap.for_each_pointer(self.mem, self.rtypes, ObjId(i as u32), |_, _| {
                     ptrs = ptrs.saturating_add(1)
                 });
-                *count = ptrs;
-            }
-        }
+                (0, ptrs)
+            })
+            .unzip();
+        drop(st.objs);
         let names = st.types.iter().map(|t| self.name(*t)).collect();
         HeapTypes {
             types: st.types,
-            obj_type: st.obj_type,
-            obj_count: st.obj_count,
+            obj_type,
+            obj_count,
             names,
         }
     }
@@ -512,10 +533,11 @@ impl State<'_> {
                 0
             };
             let ti = self.intern(TypeRef::Rt(typ));
-            self.obj_type[i] = ti;
-            self.obj_count[i] = count;
-            self.covered[i] = rt.size * u64::from(count.max(1));
-            self.fixed[i] = true;
+            self.objs[i] = ObjState {
+                covered: FIXED,
+                ty: ti,
+                count,
+            };
             self.work.push(id);
         }
     }
@@ -571,26 +593,30 @@ impl State<'_> {
             // runtime struct (`runtime.hchan`) other paths reach it as.
             TypeRef::MapHeader(_) | TypeRef::ChanHeader(_) => data_size + 1,
             _ => size * count.unwrap_or(1).max(1),
-        };
-        if self.fixed[i] {
+        }
+        .min(FIXED - 1);
+        let o = self.objs[i];
+        if o.covered == FIXED {
             // Trust the header's element type; only learn the exact length.
-            if self.types[self.obj_type[i] as usize] == Some(t) {
+            if self.types[o.ty as usize] == Some(t) {
                 if let Some(c) = count {
-                    self.obj_count[i] = c.min(u64::from(u32::MAX)) as u32;
+                    self.objs[i].count = c.min(u64::from(u32::MAX)) as u32;
                 }
             }
             return;
         }
-        if self.obj_type[i] != 0 && covered <= self.covered[i] {
+        if o.ty != 0 && covered <= o.covered {
             return;
         }
         let ti = match interned {
             0 => self.intern_known(t),
             ti => ti,
         };
-        self.obj_type[i] = ti;
-        self.obj_count[i] = count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32);
-        self.covered[i] = covered;
+        self.objs[i] = ObjState {
+            covered,
+            ty: ti,
+            count: count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32),
+        };
         self.work.push(id);
     }
 
@@ -598,7 +624,8 @@ impl State<'_> {
     /// objects are walked in parallel, then their proposals applied).
     fn walk_object(&self, id: ObjId, out: &mut Vec<Proposal>) {
         let i = id.index();
-        let Some(t) = self.types[self.obj_type[i] as usize] else {
+        let o = self.objs[i];
+        let Some(t) = self.types[o.ty as usize] else {
             return;
         };
         let heap = self.heap;
@@ -608,7 +635,7 @@ impl State<'_> {
             TypeRef::MapHeader(m) => self.walk_map_header(start, m, out),
             TypeRef::MapDirectory(m) => {
                 // The length is the core's `dirLen`: bound it by the object.
-                let n = u64::from(self.obj_count[i]).clamp(1, (end.0 - start.0) / 8);
+                let n = u64::from(o.count).clamp(1, (end.0 - start.0) / 8);
                 for k in 0..n {
                     if let Ok(tp) = self.t.mem.read_ptr(start + 8 * k) {
                         self.propose(out, tp, TypeRef::MapTable(m), None);
@@ -634,7 +661,7 @@ impl State<'_> {
                         .unwrap_or(&[]),
                     mem: self.t.mem,
                 };
-                let n = u64::from(self.obj_count[i]).max(1);
+                let n = u64::from(o.count).max(1);
                 for k in 0..n {
                     let base = start + k * layout.size;
                     if base + layout.size > end {
