@@ -554,7 +554,8 @@ impl Heap {
         self.span_has_headers(self.span_of_object(id))
     }
 
-    fn span_has_headers(&self, s: &Span) -> bool {
+    /// Whether the objects of span `s` start with a malloc header.
+    pub fn span_has_headers(&self, s: &Span) -> bool {
         matches!(self.meta, PtrMetadata::AllocHeaders { .. })
             && !s.noscan()
             && !s.is_large()
