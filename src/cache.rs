@@ -51,7 +51,7 @@ pub fn model(
     let model = match analysis {
         Some(a) => HeapModel::build(a, &crate::ui::Bar::new()),
         None => {
-            let a = crate::cli::analyze_for_graph(core)?;
+            let a = crate::cli::analyze(core)?;
             HeapModel::build(&a, &crate::ui::Bar::new())
         }
     }

@@ -637,19 +637,9 @@ fn parse_addr(s: &str) -> Result<Addr> {
 }
 
 pub fn analyze(core: &Core) -> Result<gocore::process::Analysis<'_>> {
-    warn_all(core.analyze_with(&ui::Bar::new()))
-}
-
-/// [`analyze`] for building the reference graph right after (marking keeps
-/// the edges it walks).
-pub fn analyze_for_graph(core: &Core) -> Result<gocore::process::Analysis<'_>> {
-    warn_all(core.analyze_for_graph(&ui::Bar::new()))
-}
-
-fn warn_all(
-    a: Result<gocore::process::Analysis<'_>, gocore::Error>,
-) -> Result<gocore::process::Analysis<'_>> {
-    let a = a.context("cannot analyse the heap")?;
+    let a = core
+        .analyze_with(&ui::Bar::new())
+        .context("cannot analyse the heap")?;
     for w in &a.warnings {
         ui::warn(w);
     }

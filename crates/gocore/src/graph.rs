@@ -73,6 +73,7 @@ impl HeapGraph {
     /// Build the graph of the analysed heap and compute its dominators.
     pub fn build(a: &Analysis<'_>, progress: &dyn Progress) -> Result<HeapGraph, Error> {
         let heap = &a.heap;
+        let mem = a.core.mem();
         let n_objects = heap.object_count();
         let too_big = |n: usize| Error::Corrupt(format!("{n} graph nodes is more than 2^32"));
         let n_objects_u32 = u32::try_from(n_objects).map_err(|_| too_big(n_objects))?;
@@ -83,14 +84,39 @@ impl HeapGraph {
         let super_root = u32::try_from(n - 1).map_err(|_| too_big(n))?;
 
         progress.phase("extracting references", Some(n_objects as u64));
-        let recorded = a.edges.lock().ok().and_then(|mut e| e.take());
-        let mut chunks: Vec<Chunk> = match recorded {
-            Some(edges) if edges.counts.len() == n_objects => {
-                progress.advance(n_objects as u64);
-                vec![edges]
-            }
-            _ => extract_edges(a, progress),
-        };
+        let mut chunks: Vec<Chunk> = (0..n_objects.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let first = c * CHUNK;
+                let last = (first + CHUNK).min(n_objects);
+                let mut chunk = Chunk {
+                    first_node: first as u32,
+                    counts: Vec::with_capacity(last - first),
+                    targets: Vec::new(),
+                };
+                for i in first..last {
+                    let id = ObjId(i as u32);
+                    let before = chunk.targets.len();
+                    if a.is_live(id) {
+                        heap.for_each_pointer(mem, &a.rtypes, id, |_, p| {
+                            if let Some(t) = heap.find_object(p) {
+                                // Skip self references and runs of pointers
+                                // into one object (a slice's data word
+                                // repeated, a struct pointing twice). Only
+                                // within this object's row: the previous
+                                // object's last target is no repeat.
+                                if t != id && chunk.targets[before..].last() != Some(&t.0) {
+                                    chunk.targets.push(t.0);
+                                }
+                            }
+                        });
+                    }
+                    chunk.counts.push((chunk.targets.len() - before) as u32);
+                }
+                progress.advance((last - first) as u64);
+                chunk
+            })
+            .collect();
 
         // Root nodes' rows, in node order, then the super-root's.
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];
@@ -156,44 +182,6 @@ impl HeapGraph {
             retained,
         })
     }
-}
-
-/// The edges of every live object, walked again (when marking did not
-/// record them, see [`crate::process::Core::analyze_for_graph`]), in
-/// parallel chunks of objects.
-fn extract_edges(a: &Analysis<'_>, progress: &dyn Progress) -> Vec<Chunk> {
-    let heap = &a.heap;
-    let mem = a.core.mem();
-    let n_objects = heap.object_count();
-    (0..n_objects.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let first = c * CHUNK;
-            let last = (first + CHUNK).min(n_objects);
-            let mut chunk = Chunk {
-                first_node: first as u32,
-                counts: Vec::with_capacity(last - first),
-                targets: Vec::new(),
-            };
-            for i in first..last {
-                let id = ObjId(i as u32);
-                let before = chunk.targets.len();
-                if a.is_live(id) {
-                    heap.for_each_pointer(mem, &a.rtypes, id, |_, p| {
-                        if let Some(t) = heap.find_object(p) {
-                            // The same rule as marking's (see `mark::mark`).
-                            if t != id && chunk.targets[before..].last() != Some(&t.0) {
-                                chunk.targets.push(t.0);
-                            }
-                        }
-                    });
-                }
-                chunk.counts.push((chunk.targets.len() - before) as u32);
-            }
-            progress.advance((last - first) as u64);
-            chunk
-        })
-        .collect()
 }
 
 fn graph_error(e: gograph::CsrError) -> Error {

@@ -6,7 +6,6 @@
 //! marks live objects and types them. Reports are built on [`Analysis`].
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use gotypes::dwarf::DwarfInfo;
 use gotypes::rtype::{AbiFlavor, TypeReader};
@@ -17,7 +16,7 @@ use crate::goroutines::Goroutine;
 use crate::heap::{Heap, HeapLayout, ObjId, PtrMetadata};
 use crate::layout::{self, Lookup};
 use crate::loader::{GoVersion, Loaded};
-use crate::mark::{self, Edges, MarkBits};
+use crate::mark::{self, MarkBits};
 use crate::moduledata::ModuleData;
 use crate::pclntab::Pclntab;
 use crate::progress::{NoProgress, Progress};
@@ -47,9 +46,6 @@ pub struct Analysis<'a> {
     pub goroutines: Vec<Goroutine>,
     pub roots: Roots,
     pub marks: MarkBits,
-    /// The object edges marking recorded for the reference graph
-    /// ([`Core::analyze_for_graph`]); the graph build takes them.
-    pub edges: Mutex<Option<Edges>>,
     pub types: HeapTypes,
     pub warnings: Vec<String>,
 }
@@ -134,21 +130,6 @@ impl Core {
 
     /// [`Core::analyze`], reporting its phases to `progress`.
     pub fn analyze_with(&self, progress: &dyn Progress) -> Result<Analysis<'_>, Error> {
-        self.analyze_opts(progress, false)
-    }
-
-    /// [`Core::analyze_with`] for a caller that builds the reference graph
-    /// next: marking also records the edges between objects (4 bytes per
-    /// edge, held until the graph takes them).
-    pub fn analyze_for_graph(&self, progress: &dyn Progress) -> Result<Analysis<'_>, Error> {
-        self.analyze_opts(progress, true)
-    }
-
-    fn analyze_opts(
-        &self,
-        progress: &dyn Progress,
-        record_edges: bool,
-    ) -> Result<Analysis<'_>, Error> {
         let mem = self.mem();
         let l = self.lookup();
         let rtypes = self.type_reader();
@@ -188,13 +169,12 @@ impl Core {
         }
 
         progress.phase("marking", Some(heap.object_count() as u64));
-        let (marks, edges) = mark::mark(
+        let marks = mark::mark(
             &heap,
             mem,
             &rtypes,
             roots.roots.iter().map(|r| r.target),
             progress,
-            record_edges,
         );
         progress.phase("typing", None);
         let typing_layout = typing_layout(&l);
@@ -215,7 +195,6 @@ impl Core {
             goroutines,
             roots,
             marks,
-            edges: Mutex::new(edges),
             types,
             warnings,
         })
