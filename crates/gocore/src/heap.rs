@@ -684,7 +684,20 @@ impl Heap {
             ObjPtrs::None => {}
             ObjPtrs::Bitmap => {
                 let words = s.elemsize / 8;
-                let Some(data) = mem.slice(slot, s.elemsize) else {
+                // With span heap bits, the rest of the span holds both the
+                // object and (at the span's end) its bits: one lookup in
+                // the core's mappings when it lies in one, as it nearly
+                // always does, instead of one per read.
+                let rest = match self.meta {
+                    PtrMetadata::AllocHeaders { .. } => {
+                        mem.slice(slot, s.end().0.saturating_sub(slot.0))
+                    }
+                    PtrMetadata::ArenaBitmap { .. } => None,
+                };
+                let Some(data) = rest
+                    .and_then(|r| r.get(..usize::try_from(s.elemsize).ok()?))
+                    .or_else(|| mem.slice(slot, s.elemsize))
+                else {
                     return;
                 };
                 match self.meta {
@@ -707,7 +720,9 @@ impl Heap {
                         let mut bits = [0u64; 2];
                         for (k, b) in bits.iter_mut().enumerate() {
                             if (first_bits + k as u64) * 64 < first_word + words {
-                                let Ok(word) = mem.read_u64(hb + (first_bits + k as u64) * 8)
+                                let at = hb + (first_bits + k as u64) * 8;
+                                let Some(word) =
+                                    read_in(rest, slot, at).or_else(|| mem.read_u64(at).ok())
                                 else {
                                     return;
                                 };
@@ -789,6 +804,13 @@ fn heap_bits_base(s: &Span, green_tea: bool) -> Addr {
         base = base - 128;
     }
     base
+}
+
+/// The word at `at` from `bytes`, which start at `base`, if it lies there.
+fn read_in(bytes: Option<&[u8]>, base: Addr, at: Addr) -> Option<u64> {
+    let off = usize::try_from(at.0.checked_sub(base.0)?).ok()?;
+    let b = bytes?.get(off..off.checked_add(8)?)?;
+    Some(u64::from_le_bytes(b.try_into().ok()?))
 }
 
 fn emit(data: &[u8], slot: Addr, word: u64, f: &mut impl FnMut(Addr, Addr)) {
