@@ -117,6 +117,11 @@ impl HeapGraph {
                 chunk
             })
             .collect();
+        // The edges are all the rest needs of the core: let the kernel take
+        // back the core's pages that marking, typing and the walk above
+        // read (a third or more of the peak memory otherwise), before the
+        // CSRs and the dominators allocate theirs.
+        a.core.loaded.image.release_resident();
 
         // Root nodes' rows, in node order, then the super-root's.
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];
@@ -153,10 +158,6 @@ impl HeapGraph {
             .collect();
         let weak_pred = Csr::from_edges(n, &weak).map_err(graph_error)?;
 
-        // The graph is all the rest needs: let the kernel take back the
-        // core's pages that marking and typing read (a third or more of the
-        // peak memory otherwise), before the dominators allocate theirs.
-        a.core.loaded.image.release_resident();
         progress.phase("computing dominators", None);
         let dom = Dominators::compute(&succ, &pred, super_root);
         let sizes: Vec<u64> = (0..n)
