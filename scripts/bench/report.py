@@ -436,8 +436,35 @@ not fatal; `--skip-peers` leaves them out), then times everything. Raw
 results (one line per run, the commands' stderr, their outputs) stay in
 `SCRATCH/results/<date>/`.
 """
+    text = keep_hand_sections(doc, text)
     with open(doc, "w") as f:
         f.write(text)
+
+
+# Sections of the report that are measured by hand, not by this script: a
+# rerun keeps them (from the previous report), before "How to reproduce".
+HAND_SECTIONS = ["## Synthetic graph at 50M nodes"]
+
+
+def keep_hand_sections(doc, text):
+    try:
+        with open(doc) as f:
+            old = f.read()
+    except OSError:
+        return text
+    kept = []
+    for heading in HAND_SECTIONS:
+        start = old.find("\n" + heading + "\n")
+        if start < 0 or heading in text:
+            continue
+        end = old.find("\n## ", start + 1)
+        kept.append(old[start + 1 : end if end >= 0 else len(old)].rstrip() + "\n\n")
+    if not kept:
+        return text
+    at = text.find("## How to reproduce")
+    if at < 0:
+        return text.rstrip() + "\n\n" + "".join(kept)
+    return text[:at] + "".join(kept) + text[at:]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ use anyhow::Result;
 use comfy_table::Cell;
 use gocore::heap::ObjId;
 use gocore::process::Analysis;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::{align_right, human_bytes, table, write_json, write_table};
@@ -31,25 +32,29 @@ pub struct TypeRow {
 
 pub fn build(a: &Analysis<'_>, all: bool) -> Histogram {
     // Aggregate by (type index, array length) first: names are built once
-    // per distinct type, not once per object.
-    let mut by_key: HashMap<(u32, u32, u64), (u64, u64, ObjId)> = HashMap::new();
+    // per distinct type, not once per object. A fast hash, as every object
+    // is looked up; span by span, as objects are numbered.
+    let mut by_key: FxHashMap<(u32, u32, u64), (u64, u64, ObjId)> = FxHashMap::default();
     let (mut objects, mut bytes, mut typed) = (0u64, 0u64, 0u64);
-    for i in 0..a.heap.object_count() {
-        let id = ObjId(i as u32);
-        if !all && !a.is_live(id) {
-            continue;
-        }
-        let size = a.heap.size(id);
-        let t = a.types.obj_type[i];
-        // Untyped objects are grouped by slot size.
-        let key = (t, a.types.obj_count[i], if t == 0 { size } else { 0 });
-        let e = by_key.entry(key).or_insert((0, 0, id));
-        e.0 += 1;
-        e.1 += size;
-        objects += 1;
-        bytes += size;
-        if t != 0 {
-            typed += size;
+    for s in &a.heap.spans {
+        let size = s.elemsize;
+        let first = s.first_object as usize;
+        for i in first..first + s.object_count as usize {
+            let id = ObjId(i as u32);
+            if !all && !a.is_live(id) {
+                continue;
+            }
+            let t = a.types.obj_type[i];
+            // Untyped objects are grouped by slot size.
+            let key = (t, a.types.obj_count[i], if t == 0 { size } else { 0 });
+            let e = by_key.entry(key).or_insert((0, 0, id));
+            e.0 += 1;
+            e.1 += size;
+            objects += 1;
+            bytes += size;
+            if t != 0 {
+                typed += size;
+            }
         }
     }
     let mut by_name: HashMap<String, TypeRow> = HashMap::new();

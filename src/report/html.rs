@@ -311,19 +311,10 @@ pub fn write(a: &Analysis<'_>, v: &View<'_>, core_path: &str, out: &mut dyn Writ
     s.push_str("</section>\n");
 
     // Retained by type and package.
+    let (types, packages) = m.retained_by_type_and_package();
     for (id, title, groups, what) in [
-        (
-            "types",
-            "Top retainers by type",
-            m.retained_by_type(),
-            "type",
-        ),
-        (
-            "packages",
-            "Top retainers by package",
-            m.retained_by_package(),
-            "package",
-        ),
+        ("types", "Top retainers by type", types, "type"),
+        ("packages", "Top retainers by package", packages, "package"),
     ] {
         let rows: Vec<Vec<Cell>> = groups
             .iter()

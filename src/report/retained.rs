@@ -122,14 +122,13 @@ pub fn print(
             .take(top)
             .filter_map(|e| root_json(m, e))
             .collect();
-        let types = m
-            .retained_by_type()
+        let (types, packages) = m.retained_by_type_and_package();
+        let types = types
             .iter()
             .take(top)
             .map(|g| group_json(m, g, RetainedBy::Type))
             .collect();
-        let packages = m
-            .retained_by_package()
+        let packages = packages
             .iter()
             .take(top)
             .map(|g| group_json(m, g, RetainedBy::Package))

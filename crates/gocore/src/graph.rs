@@ -102,8 +102,10 @@ impl HeapGraph {
                             if let Some(t) = heap.find_object(p) {
                                 // Skip self references and runs of pointers
                                 // into one object (a slice's data word
-                                // repeated, a struct pointing twice).
-                                if t != id && chunk.targets.last() != Some(&t.0) {
+                                // repeated, a struct pointing twice). Only
+                                // within this object's row: the previous
+                                // object's last target is no repeat.
+                                if t != id && chunk.targets[before..].last() != Some(&t.0) {
                                     chunk.targets.push(t.0);
                                 }
                             }
@@ -115,6 +117,11 @@ impl HeapGraph {
                 chunk
             })
             .collect();
+        // The edges are all the rest needs of the core: let the kernel take
+        // back the core's pages that marking, typing and the walk above
+        // read (a third or more of the peak memory otherwise), before the
+        // CSRs and the dominators allocate theirs.
+        a.core.loaded.image.release_resident();
 
         // Root nodes' rows, in node order, then the super-root's.
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];

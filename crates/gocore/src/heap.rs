@@ -129,6 +129,9 @@ pub struct Span {
     /// Index of this span's first allocated object in [`Heap::objects`].
     pub first_object: u64,
     pub object_count: u32,
+    /// Where this span's allocation bits start in `Heap::slot_bits`, when
+    /// some of its slots are free.
+    slot_bits_at: u32,
 }
 
 impl Span {
@@ -223,6 +226,12 @@ pub struct Heap {
     pub objects: Vec<u64>,
     /// Index into `spans` of each object's span.
     pub object_span: Vec<u32>,
+    /// Which slots are allocated, one bit per slot, for the spans with free
+    /// slots (`Span::slot_bits_at`), so that finding an object by address
+    /// is a rank query instead of a binary search over `objects`.
+    slot_bits: Vec<u64>,
+    /// For each word of `slot_bits`, the id of the first object it marks.
+    slot_rank: Vec<u32>,
     /// Spans whose metadata could not be read; their objects are skipped.
     pub skipped_spans: u64,
     /// Page table: for each heap arena (by `addr >> ARENA_SHIFT`, sorted),
@@ -403,26 +412,45 @@ impl Heap {
 
         let mut objects = Vec::new();
         let mut object_span = Vec::new();
+        let mut slot_bits = Vec::new();
+        let mut slot_rank = Vec::new();
         let mut alloc = vec![0u8; (MAX_OBJS_PER_SPAN / 8) as usize];
+        let mut words = [0u64; (MAX_OBJS_PER_SPAN / 64) as usize];
         for (si, s) in spans.iter_mut().enumerate() {
             s.first_object = objects.len() as u64;
             let n = s.nelems;
             let nbytes = n.div_ceil(8) as usize;
-            if mem.read(s.alloc_bits, &mut alloc[..nbytes]).is_err() {
-                skipped += 1;
-                continue;
-            }
-            let freeindex = s.freeindex;
+            let nwords = n.div_ceil(64) as usize;
+            words[..nwords].fill(0);
+            let readable = mem.read(s.alloc_bits, &mut alloc[..nbytes]).is_ok();
             let mut count = 0u32;
-            for i in 0..n {
-                let allocated = i < freeindex || alloc[(i / 8) as usize] >> (i % 8) & 1 == 1;
-                if allocated {
-                    objects.push(s.base.0 + i * s.elemsize);
-                    object_span.push(si as u32);
-                    count += 1;
+            if readable {
+                let freeindex = s.freeindex;
+                for i in 0..n {
+                    let allocated = i < freeindex || alloc[(i / 8) as usize] >> (i % 8) & 1 == 1;
+                    if allocated {
+                        objects.push(s.base.0 + i * s.elemsize);
+                        object_span.push(si as u32);
+                        words[(i / 64) as usize] |= 1 << (i % 64);
+                        count += 1;
+                    }
                 }
+            } else {
+                skipped += 1;
             }
             s.object_count = count;
+            if u64::from(count) != n {
+                // At most one word per 64 slots of in-use spans, which are
+                // bounded by MAX_HEAP_PAGES: the index fits u32. Ranks are
+                // object ids, checked to fit u32 below.
+                s.slot_bits_at = slot_bits.len() as u32;
+                let mut rank = s.first_object;
+                for &w in &words[..nwords] {
+                    slot_bits.push(w);
+                    slot_rank.push(rank as u32);
+                    rank += u64::from(w.count_ones());
+                }
+            }
         }
         if objects.len() as u64 > u32::MAX as u64 {
             return Err(Error::Unsupported(format!(
@@ -438,6 +466,8 @@ impl Heap {
             manual_spans,
             objects,
             object_span,
+            slot_bits,
+            slot_rank,
             skipped_spans: skipped,
             page_spans,
             on_demand_masks,
@@ -524,7 +554,8 @@ impl Heap {
         self.span_has_headers(self.span_of_object(id))
     }
 
-    fn span_has_headers(&self, s: &Span) -> bool {
+    /// Whether the objects of span `s` start with a malloc header.
+    pub fn span_has_headers(&self, s: &Span) -> bool {
         matches!(self.meta, PtrMetadata::AllocHeaders { .. })
             && !s.noscan()
             && !s.is_large()
@@ -570,14 +601,19 @@ impl Heap {
         if idx >= s.nelems {
             return None;
         }
-        let lo = s.first_object as usize;
         let slot = s.base.0 + idx * s.elemsize;
         let id = if u64::from(s.object_count) == s.nelems {
             // Every slot is allocated (the common case): no search.
-            lo + idx as usize
+            s.first_object as usize + idx as usize
         } else {
-            let hi = lo + s.object_count as usize;
-            lo + self.objects[lo..hi].binary_search(&slot).ok()?
+            // The slot's bit, and the allocated slots before it in its word.
+            let w = s.slot_bits_at as usize + (idx / 64) as usize;
+            let (bits, rank) = (*self.slot_bits.get(w)?, *self.slot_rank.get(w)?);
+            let bit = idx % 64;
+            if bits >> bit & 1 == 0 {
+                return None;
+            }
+            rank as usize + (bits & ((1u64 << bit) - 1)).count_ones() as usize
         };
         let header = if self.span_has_headers(s) {
             MALLOC_HEADER_SIZE
@@ -648,7 +684,20 @@ impl Heap {
             ObjPtrs::None => {}
             ObjPtrs::Bitmap => {
                 let words = s.elemsize / 8;
-                let Some(data) = mem.slice(slot, s.elemsize) else {
+                // With span heap bits, the rest of the span holds both the
+                // object and (at the span's end) its bits: one lookup in
+                // the core's mappings when it lies in one, as it nearly
+                // always does, instead of one per read.
+                let rest = match self.meta {
+                    PtrMetadata::AllocHeaders { .. } => {
+                        mem.slice(slot, s.end().0.saturating_sub(slot.0))
+                    }
+                    PtrMetadata::ArenaBitmap { .. } => None,
+                };
+                let Some(data) = rest
+                    .and_then(|r| r.get(..usize::try_from(s.elemsize).ok()?))
+                    .or_else(|| mem.slice(slot, s.elemsize))
+                else {
                     return;
                 };
                 match self.meta {
@@ -671,7 +720,9 @@ impl Heap {
                         let mut bits = [0u64; 2];
                         for (k, b) in bits.iter_mut().enumerate() {
                             if (first_bits + k as u64) * 64 < first_word + words {
-                                let Ok(word) = mem.read_u64(hb + (first_bits + k as u64) * 8)
+                                let at = hb + (first_bits + k as u64) * 8;
+                                let Some(word) =
+                                    read_in(rest, slot, at).or_else(|| mem.read_u64(at).ok())
                                 else {
                                     return;
                                 };
@@ -755,6 +806,13 @@ fn heap_bits_base(s: &Span, green_tea: bool) -> Addr {
     base
 }
 
+/// The word at `at` from `bytes`, which start at `base`, if it lies there.
+fn read_in(bytes: Option<&[u8]>, base: Addr, at: Addr) -> Option<u64> {
+    let off = usize::try_from(at.0.checked_sub(base.0)?).ok()?;
+    let b = bytes?.get(off..off.checked_add(8)?)?;
+    Some(u64::from_le_bytes(b.try_into().ok()?))
+}
+
 fn emit(data: &[u8], slot: Addr, word: u64, f: &mut impl FnMut(Addr, Addr)) {
     let off = (word * 8) as usize;
     if let Some(b) = data.get(off..off + 8) {
@@ -823,5 +881,6 @@ fn decode_span(l: &HeapLayout, addr: Addr, raw: &[u8]) -> Option<Span> {
         freeindex: read_field(raw, l.span_freeindex.0, l.span_freeindex.1),
         first_object: 0,
         object_count: 0,
+        slot_bits_at: 0,
     })
 }

@@ -56,21 +56,28 @@ impl HeapModel {
             type_index: a.types.obj_type.clone(),
             count: a.types.obj_count.clone(),
         };
-        for i in 0..n {
-            let id = ObjId(i as u32);
-            objects.slot.push(heap.slot(id).0);
-            objects.size.push(heap.size(id));
-            let mut f = 0;
-            if heap.has_header(id) {
-                f |= FLAG_HEADER;
+        // Span by span (objects are numbered span after span), so that the
+        // per-span facts are looked up once.
+        for s in &heap.spans {
+            let mut span_flags = 0;
+            if heap.span_has_headers(s) {
+                span_flags |= FLAG_HEADER;
             }
-            if heap.span_of_object(id).noscan() {
-                f |= FLAG_NOSCAN;
+            if s.noscan() {
+                span_flags |= FLAG_NOSCAN;
             }
-            if a.is_live(id) {
-                f |= FLAG_LIVE;
+            let first = s.first_object as usize;
+            let ids = first..first + s.object_count as usize;
+            for (&slot, i) in heap.objects[ids.clone()].iter().zip(ids) {
+                objects.slot.push(slot);
+                objects.size.push(s.elemsize);
+                let live = if a.is_live(ObjId(i as u32)) {
+                    FLAG_LIVE
+                } else {
+                    0
+                };
+                objects.flags.push(span_flags | live);
             }
-            objects.flags.push(f);
         }
         Ok(HeapModel {
             objects,

@@ -132,43 +132,96 @@ impl HeapModel {
     /// (as Eclipse MAT's "retained heap by class"). Backing arrays group as
     /// `[…]T`.
     pub fn retained_by_type(&self) -> Vec<GroupTotals> {
-        self.retained_by(|m, id| {
-            let t = m.objects.type_index[id.index()] as usize;
-            let name = if t == 0 {
-                m.display_name(id)
-            } else if m.objects.count[id.index()] > 0 {
-                format!("[…]{}", m.type_names[t])
-            } else {
-                m.type_names[t].clone()
-            };
-            Some(name)
-        })
+        self.retained_by(&[type_group]).pop().unwrap_or_default()
     }
 
     /// Retained by all live objects of each package's types, nested ones
     /// counted once. Untyped objects are left out.
     pub fn retained_by_package(&self) -> Vec<GroupTotals> {
-        self.retained_by(|m, id| {
-            let t = m.objects.type_index[id.index()] as usize;
-            (t != 0).then(|| package_of(&m.type_names[t]).to_string())
-        })
+        self.retained_by(&[package_group]).pop().unwrap_or_default()
     }
 
-    fn retained_by(&self, group: impl Fn(&HeapModel, ObjId) -> Option<String>) -> Vec<GroupTotals> {
+    /// [`HeapModel::retained_by_type`] and
+    /// [`HeapModel::retained_by_package`] from one walk of the dominator
+    /// tree.
+    pub fn retained_by_type_and_package(&self) -> (Vec<GroupTotals>, Vec<GroupTotals>) {
+        let mut both = self.retained_by(&[type_group, package_group]);
+        let packages = both.pop().unwrap_or_default();
+        (both.pop().unwrap_or_default(), packages)
+    }
+
+    /// Objects grouped by each of `groupings` (a group name per live
+    /// object, or none), with what each group retains.
+    fn retained_by(&self, groupings: &[Grouping]) -> Vec<Vec<GroupTotals>> {
+        let keyed: Vec<(Vec<u32>, Vec<GroupTotals>)> =
+            groupings.iter().map(|&g| self.group_keys(g)).collect();
+        let g = &self.graph;
+        let root = (g.idom.len() - 1) as u32;
+        let tree = DomTree::from_idom(&g.idom, root);
+        let keyings: Vec<(&[u32], usize)> = keyed
+            .iter()
+            .map(|(keys, groups)| (keys.as_slice(), groups.len()))
+            .collect();
+        let totals = tree.retained_by_keys(&g.retained, &keyings);
+        keyed
+            .into_iter()
+            .zip(totals)
+            .map(|((_, mut groups), totals)| {
+                for (gr, t) in groups.iter_mut().zip(totals) {
+                    gr.retained = t;
+                }
+                groups.sort_by(|a, b| {
+                    b.retained
+                        .bytes
+                        .cmp(&a.retained.bytes)
+                        .then_with(|| a.name.cmp(&b.name))
+                });
+                groups
+            })
+            .collect()
+    }
+}
+
+/// The group of a live object, by name (see [`HeapModel::retained_by`]).
+type Grouping = fn(&HeapModel, ObjId) -> Option<String>;
+
+fn type_group(m: &HeapModel, id: ObjId) -> Option<String> {
+    let t = m.objects.type_index[id.index()] as usize;
+    let name = if t == 0 {
+        m.display_name(id)
+    } else if m.objects.count[id.index()] > 0 {
+        format!("[…]{}", m.type_names[t])
+    } else {
+        m.type_names[t].clone()
+    };
+    Some(name)
+}
+
+fn package_group(m: &HeapModel, id: ObjId) -> Option<String> {
+    let t = m.objects.type_index[id.index()] as usize;
+    (t != 0).then(|| package_of(&m.type_names[t]).to_string())
+}
+
+impl HeapModel {
+    /// Each live object's group key (index into the groups), and the
+    /// groups with their counts and own bytes.
+    fn group_keys(&self, group: Grouping) -> (Vec<u32>, Vec<GroupTotals>) {
         let g = &self.graph;
         let nodes = g.idom.len();
         let mut keys = vec![NONE; nodes];
         let mut index = std::collections::HashMap::new();
         let mut groups: Vec<GroupTotals> = Vec::new();
-        // Memoise per (type index, array?) so names are built once per type.
-        let mut memo: std::collections::HashMap<(u32, bool), Option<u32>> = Default::default();
+        // Memoise per (type index, array?) so names are built once per type;
+        // a flat table indexed by `2 * type + array`, as every live object
+        // looks it up.
+        let mut memo: Vec<Option<Option<u32>>> = vec![None; self.types.len() * 2];
         for i in 0..g.n_objects {
             let id = ObjId(i);
             if !self.is_live(id) || g.idom[i as usize] == NONE {
                 continue;
             }
             let t = self.objects.type_index[i as usize];
-            let memo_key = (t, self.objects.count[i as usize] > 0);
+            let memo_key = 2 * t as usize + usize::from(self.objects.count[i as usize] > 0);
             let key = if t == 0 {
                 // Unknown types are named by size: no memo.
                 group(self, id).map(|name| {
@@ -178,14 +231,21 @@ impl HeapModel {
                     })
                 })
             } else {
-                *memo.entry(memo_key).or_insert_with(|| {
-                    group(self, id).map(|name| {
-                        *index.entry(name.clone()).or_insert_with(|| {
-                            groups.push(new_group(name));
-                            groups.len() as u32 - 1
-                        })
-                    })
-                })
+                match memo.get(memo_key).copied().flatten() {
+                    Some(key) => key,
+                    None => {
+                        let key = group(self, id).map(|name| {
+                            *index.entry(name.clone()).or_insert_with(|| {
+                                groups.push(new_group(name));
+                                groups.len() as u32 - 1
+                            })
+                        });
+                        if let Some(m) = memo.get_mut(memo_key) {
+                            *m = Some(key);
+                        }
+                        key
+                    }
+                }
             };
             if let Some(k) = key {
                 keys[i as usize] = k;
@@ -194,19 +254,7 @@ impl HeapModel {
                 gr.bytes += self.size(id);
             }
         }
-        let root = (nodes - 1) as u32;
-        let tree = DomTree::from_idom(&g.idom, root);
-        let totals = tree.retained_by_key(&g.retained, &keys, groups.len());
-        for (gr, t) in groups.iter_mut().zip(totals) {
-            gr.retained = t;
-        }
-        groups.sort_by(|a, b| {
-            b.retained
-                .bytes
-                .cmp(&a.retained.bytes)
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        groups
+        (keys, groups)
     }
 
     /// The objects that dominate `id`, nearest first, ending at the root node

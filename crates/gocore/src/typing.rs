@@ -20,7 +20,7 @@ use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, StructField, TypeReader
 use gotypes::{Addr, Memory};
 use rayon::prelude::*;
 
-use crate::heap::{Heap, ObjId, MALLOC_HEADER_SIZE};
+use crate::heap::{Found, Heap, ObjId, MALLOC_HEADER_SIZE};
 
 /// A type from either source, or a runtime structure with no Go type of its
 /// own (map directories and tables, closure contexts, string bytes).
@@ -195,22 +195,82 @@ struct State<'a> {
     heap: &'a Heap,
     interned: HashMap<TypeRef, u32>,
     types: Vec<Option<TypeRef>>,
-    obj_type: Vec<u32>,
-    obj_count: Vec<u32>,
-    /// Bytes covered by the current type of each object (size × count).
-    covered: Vec<u64>,
-    fixed: Vec<bool>,
-    layouts: HashMap<TypeRef, Arc<Layout>>,
-    /// `node[K,V]` → its `(entry[K,V], indirect[K,V])`, see [`State::trie_node`].
-    trie_nodes: HashMap<TypeRef, Option<(TypeRef, TypeRef)>>,
+    /// Per object, by [`ObjId`].
+    objs: Vec<ObjState>,
+    /// What is known of each type met so far, in one map so that applying a
+    /// proposal costs one lookup.
+    known: HashMap<TypeRef, Known>,
     work: Vec<ObjId>,
 }
 
-/// What walking a value found: a type for the object at an address (with
-/// an array length), or a value whose layout was not computed yet.
+/// The typing state of one object, in one place so that applying a
+/// proposal to it touches one cache line (proposals hit objects at random).
+#[derive(Debug, Clone, Copy, Default)]
+struct ObjState {
+    /// Bytes covered by the current type (size × count), or [`FIXED`].
+    covered: u64,
+    /// Index into `State::types`.
+    ty: u32,
+    /// Array length, or 0 for a single value.
+    count: u32,
+}
+
+/// `ObjState::covered` of an object whose type the runtime recorded (see
+/// [`State::fix_header_types`]); other coverages stay below it.
+const FIXED: u64 = u64::MAX;
+
+/// A type's layout, and what [`State::assign`] needs of it.
+struct Known {
+    layout: Arc<Layout>,
+    /// `node[K,V]` → its `(entry[K,V], indirect[K,V])` (see
+    /// [`State::trie_node`]); `None` until asked, then `Some(None)` for every
+    /// other type.
+    trie: Option<Option<(TypeRef, TypeRef)>>,
+    /// Index into `State::types`, 0 until the type is first assigned.
+    interned: u32,
+}
+
+/// What walking a value found: a type for an object (found in the parallel
+/// walk, with the pointer into it and an array length), or a value whose
+/// layout was not computed yet.
 enum Proposal {
-    Assign(Addr, TypeRef, Option<u64>),
+    Assign(Found, Addr, TypeRef, Option<u64>),
     Walk(Addr, TypeRef, u32),
+}
+
+/// The bytes of the object being walked, so that reading its fields does
+/// not look the address up in the core's mappings word by word; addresses
+/// outside it are read from the core.
+struct View<'a> {
+    base: u64,
+    data: &'a [u8],
+    mem: &'a dyn Memory,
+}
+
+impl View<'_> {
+    fn read_u64(&self, at: Addr) -> Option<u64> {
+        let bytes =
+            at.0.checked_sub(self.base)
+                .and_then(|off| usize::try_from(off).ok())
+                .and_then(|off| self.data.get(off..off.checked_add(8)?));
+        match bytes {
+            Some(b) => Some(u64::from_le_bytes(b.try_into().ok()?)),
+            None => self.mem.read_u64(at).ok(),
+        }
+    }
+
+    fn read_ptr(&self, at: Addr) -> Option<Addr> {
+        self.read_u64(at).map(Addr)
+    }
+
+    /// Whether `len` bytes at `at` lie in one mapping of the core.
+    fn contiguous(&self, at: Addr, len: u64) -> bool {
+        let inside = at.0.checked_sub(self.base).is_some_and(|off| {
+            off.checked_add(len)
+                .is_some_and(|end| end <= self.data.len() as u64)
+        });
+        inside || self.mem.slice(at, len).is_some()
+    }
 }
 
 /// Objects per parallel work unit when walking.
@@ -240,12 +300,8 @@ impl<'a> Typer<'a> {
             heap,
             interned: HashMap::default(),
             types: vec![None],
-            obj_type: vec![0; n],
-            obj_count: vec![0; n],
-            covered: vec![0; n],
-            fixed: vec![false; n],
-            layouts: HashMap::default(),
-            trie_nodes: HashMap::default(),
+            objs: vec![ObjState::default(); n],
+            known: HashMap::default(),
             work: Vec::new(),
         };
         st.fix_header_types();
@@ -267,17 +323,19 @@ impl<'a> Typer<'a> {
             batch.sort_unstable();
             batch.dedup();
             for &id in &batch {
-                if let Some(t) = st.types[st.obj_type[id.index()] as usize] {
+                if let Some(t) = st.types[st.objs[id.index()].ty as usize] {
                     st.layout(t, 0);
                 }
             }
             // Slices bound the proposals held at once.
             for slice in batch.chunks(WALK_SLICE) {
-                let proposals: Vec<Proposal> = {
+                // One vector per work unit, applied in unit order: the same
+                // order as one concatenated vector, without the copy.
+                let proposals: Vec<Vec<Proposal>> = {
                     let st = &st;
                     slice
                         .par_chunks(WALK_CHUNK)
-                        .flat_map_iter(|ids| {
+                        .map(|ids| {
                             let mut out = Vec::new();
                             for &id in ids {
                                 st.walk_object(id, &mut out);
@@ -286,24 +344,33 @@ impl<'a> Typer<'a> {
                         })
                         .collect()
                 };
-                st.apply(proposals);
+                for out in proposals {
+                    st.apply(out);
+                }
             }
         }
         // What can be said of an untyped object: how many pointers it holds.
-        for (i, count) in st.obj_count.iter_mut().enumerate() {
-            if st.obj_type[i] == 0 {
+        let (obj_type, obj_count) = st
+            .objs
+            .par_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                if o.ty != 0 {
+                    return (o.ty, o.count);
+                }
                 let mut ptrs = 0u32;
                 heap.for_each_pointer(self.mem, self.rtypes, ObjId(i as u32), |_, _| {
                     ptrs = ptrs.saturating_add(1)
                 });
-                *count = ptrs;
-            }
-        }
+                (0, ptrs)
+            })
+            .unzip();
+        drop(st.objs);
         let names = st.types.iter().map(|t| self.name(*t)).collect();
         HeapTypes {
             types: st.types,
-            obj_type: st.obj_type,
-            obj_count: st.obj_count,
+            obj_type,
+            obj_count,
             names,
         }
     }
@@ -401,6 +468,49 @@ impl State<'_> {
         i
     }
 
+    /// What [`State::assign_found`] needs of `t` for a pointer `p`: the
+    /// concrete type (see [`State::trie_node`]), its size and its index in
+    /// `types` (0 if not interned yet). One map lookup in the common case.
+    fn facts(&mut self, p: Addr, t: TypeRef) -> (TypeRef, u64, u32) {
+        let (size, interned, trie) = match self.known.get(&t) {
+            Some(Known {
+                layout,
+                interned,
+                trie: Some(trie),
+            }) => (layout.size, *interned, *trie),
+            _ => {
+                let size = self.layout(t, 0).size;
+                let trie = self.trie_siblings(t);
+                let k = self.known.get_mut(&t);
+                let interned = k.as_ref().map_or(0, |k| k.interned);
+                if let Some(k) = k {
+                    k.trie = Some(trie);
+                }
+                (size, interned, trie)
+            }
+        };
+        let Some((entry, indirect)) = trie else {
+            return (t, size, interned);
+        };
+        let t = match self.t.mem.read_u8(p) {
+            Ok(1) => entry,
+            Ok(0) => indirect,
+            _ => return (t, size, interned),
+        };
+        let size = self.layout(t, 0).size;
+        let interned = self.known.get(&t).map_or(0, |k| k.interned);
+        (t, size, interned)
+    }
+
+    /// [`State::intern`], remembered in the type's entry of `known`.
+    fn intern_known(&mut self, t: TypeRef) -> u32 {
+        let i = self.intern(t);
+        if let Some(k) = self.known.get_mut(&t) {
+            k.interned = i;
+        }
+        i
+    }
+
     /// Objects whose type the runtime recorded (Go 1.22+).
     fn fix_header_types(&mut self) {
         let heap = self.heap;
@@ -430,10 +540,11 @@ impl State<'_> {
                 0
             };
             let ti = self.intern(TypeRef::Rt(typ));
-            self.obj_type[i] = ti;
-            self.obj_count[i] = count;
-            self.covered[i] = rt.size * u64::from(count.max(1));
-            self.fixed[i] = true;
+            self.objs[i] = ObjState {
+                covered: FIXED,
+                ty: ti,
+                count,
+            };
             self.work.push(id);
         }
     }
@@ -442,11 +553,16 @@ impl State<'_> {
     fn apply(&mut self, proposals: Vec<Proposal>) {
         for p in proposals {
             match p {
-                Proposal::Assign(p, t, count) => self.assign(p, t, count),
+                Proposal::Assign(found, p, t, count) => self.assign_found(found, p, t, count),
                 Proposal::Walk(base, t, depth) => {
                     let layout = self.layout(t, 0);
                     let mut out = Vec::new();
-                    self.walk_value(base, &layout, depth, &mut out);
+                    let view = View {
+                        base: 0,
+                        data: &[],
+                        mem: self.t.mem,
+                    };
+                    self.walk_value(&view, base, &layout, depth, &mut out);
                     self.apply(out);
                 }
             }
@@ -455,17 +571,17 @@ impl State<'_> {
 
     /// Record that the object at `p` holds a `t` (or `count` of them).
     fn assign(&mut self, p: Addr, t: TypeRef, count: Option<u64>) {
-        let Some(found) = self.heap.locate(p) else {
-            return;
-        };
-        let t = self.trie_node(p, t);
+        if let Some(found) = self.heap.locate(p) {
+            self.assign_found(found, p, t, count);
+        }
+    }
+
+    /// [`State::assign`] to the object `found` that contains `p`.
+    fn assign_found(&mut self, found: Found, p: Addr, t: TypeRef, count: Option<u64>) {
+        let (t, size, interned) = self.facts(p, t);
+        let size = size.max(1);
         let (id, start) = (found.id, found.start);
         let i = id.index();
-        let size = match self.layouts.get(&t) {
-            Some(l) => l.size,
-            None => self.layout(t, 0).size,
-        }
-        .max(1);
         let data_size = found.end.0 - start.0;
         // A pointer into an array of `t` at an element boundary names the
         // whole array (slices of slices, `&a[i]`).
@@ -484,23 +600,30 @@ impl State<'_> {
             // runtime struct (`runtime.hchan`) other paths reach it as.
             TypeRef::MapHeader(_) | TypeRef::ChanHeader(_) => data_size + 1,
             _ => size * count.unwrap_or(1).max(1),
-        };
-        if self.fixed[i] {
+        }
+        .min(FIXED - 1);
+        let o = self.objs[i];
+        if o.covered == FIXED {
             // Trust the header's element type; only learn the exact length.
-            if self.types[self.obj_type[i] as usize] == Some(t) {
+            if self.types[o.ty as usize] == Some(t) {
                 if let Some(c) = count {
-                    self.obj_count[i] = c.min(u64::from(u32::MAX)) as u32;
+                    self.objs[i].count = c.min(u64::from(u32::MAX)) as u32;
                 }
             }
             return;
         }
-        if self.obj_type[i] != 0 && covered <= self.covered[i] {
+        if o.ty != 0 && covered <= o.covered {
             return;
         }
-        let ti = self.intern(t);
-        self.obj_type[i] = ti;
-        self.obj_count[i] = count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32);
-        self.covered[i] = covered;
+        let ti = match interned {
+            0 => self.intern_known(t),
+            ti => ti,
+        };
+        self.objs[i] = ObjState {
+            covered,
+            ty: ti,
+            count: count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32),
+        };
         self.work.push(id);
     }
 
@@ -508,7 +631,8 @@ impl State<'_> {
     /// objects are walked in parallel, then their proposals applied).
     fn walk_object(&self, id: ObjId, out: &mut Vec<Proposal>) {
         let i = id.index();
-        let Some(t) = self.types[self.obj_type[i] as usize] else {
+        let o = self.objs[i];
+        let Some(t) = self.types[o.ty as usize] else {
             return;
         };
         let heap = self.heap;
@@ -518,10 +642,10 @@ impl State<'_> {
             TypeRef::MapHeader(m) => self.walk_map_header(start, m, out),
             TypeRef::MapDirectory(m) => {
                 // The length is the core's `dirLen`: bound it by the object.
-                let n = u64::from(self.obj_count[i]).clamp(1, (end.0 - start.0) / 8);
+                let n = u64::from(o.count).clamp(1, (end.0 - start.0) / 8);
                 for k in 0..n {
                     if let Ok(tp) = self.t.mem.read_ptr(start + 8 * k) {
-                        out.push(Proposal::Assign(tp, TypeRef::MapTable(m), None));
+                        self.propose(out, tp, TypeRef::MapTable(m), None);
                     }
                 }
             }
@@ -529,33 +653,57 @@ impl State<'_> {
             TypeRef::ChanHeader(c) => self.walk_chan(id, start, c, out),
             _ => {
                 // Laid out before the round (see `Typer::run`).
-                let Some(layout) = self.layouts.get(&t).cloned() else {
+                let Some(Known { layout, .. }) = self.known.get(&t) else {
                     return;
                 };
                 if layout.fields.is_empty() {
                     return;
                 }
-                let n = u64::from(self.obj_count[i]).max(1);
+                let view = View {
+                    base: start.0,
+                    data: self
+                        .t
+                        .mem
+                        .slice(start, end.0.saturating_sub(start.0))
+                        .unwrap_or(&[]),
+                    mem: self.t.mem,
+                };
+                let n = u64::from(o.count).max(1);
                 for k in 0..n {
                     let base = start + k * layout.size;
                     if base + layout.size > end {
                         break;
                     }
-                    self.walk_value(base, &layout, 0, out);
+                    self.walk_value(&view, base, layout, 0, out);
                 }
             }
         }
     }
 
+    /// The object containing `p`, proposed to hold a `t` (or `count` of
+    /// them). Found here, in the parallel walk, so that applying the
+    /// proposals (sequential) does not look objects up.
+    fn propose(&self, out: &mut Vec<Proposal>, p: Addr, t: TypeRef, count: Option<u64>) {
+        if let Some(found) = self.heap.locate(p) {
+            out.push(Proposal::Assign(found, p, t, count));
+        }
+    }
+
     /// Follow every pointer of a value of `layout` stored at `base`.
-    fn walk_value(&self, base: Addr, layout: &Layout, depth: u32, out: &mut Vec<Proposal>) {
+    fn walk_value(
+        &self,
+        view: &View<'_>,
+        base: Addr,
+        layout: &Layout,
+        depth: u32,
+        out: &mut Vec<Proposal>,
+    ) {
         if depth > MAX_NESTING {
             return;
         }
-        let mem = self.t.mem;
         for f in &layout.fields {
             let at = base + f.offset;
-            let Ok(p) = mem.read_ptr(at) else { continue };
+            let Some(p) = view.read_ptr(at) else { continue };
             match &f.target {
                 Target::Array {
                     elem,
@@ -564,44 +712,43 @@ impl State<'_> {
                 } => {
                     // An array too large for one mapping is not in the
                     // core (a corrupt type or span): do not walk it.
-                    if mem.slice(at, stride.saturating_mul(*count)).is_none() {
+                    if !view.contiguous(at, stride.saturating_mul(*count)) {
                         continue;
                     }
                     for k in 0..*count {
-                        self.walk_value(at + k * stride, elem, depth + 1, out);
+                        self.walk_value(view, at + k * stride, elem, depth + 1, out);
                     }
                     continue;
                 }
                 _ if p.is_null() => continue,
-                Target::Ptr(t) => out.push(Proposal::Assign(p, *t, None)),
+                Target::Ptr(t) => self.propose(out, p, *t, None),
                 Target::Slice(e) => {
-                    let cap = mem.read_u64(at + 16).unwrap_or(0);
-                    out.push(Proposal::Assign(p, *e, Some(cap)));
+                    let cap = view.read_u64(at + 16).unwrap_or(0);
+                    self.propose(out, p, *e, Some(cap));
                 }
                 Target::Counted { elem, len_at } => {
-                    let n = mem
+                    let n = view
                         .read_u64(Addr(at.0.wrapping_add_signed(*len_at)))
                         .unwrap_or(0);
-                    out.push(Proposal::Assign(p, *elem, Some(n)));
+                    self.propose(out, p, *elem, Some(n));
                 }
-                Target::String => out.push(Proposal::Assign(p, TypeRef::StringData, None)),
+                Target::String => self.propose(out, p, TypeRef::StringData, None),
                 Target::Eface => {
-                    if let Ok(t) = mem.read_ptr(at - 8) {
-                        self.iface_value(at, p, t, out);
+                    if let Some(t) = view.read_ptr(at - 8) {
+                        self.iface_value(view, at, p, t, out);
                     }
                 }
                 Target::Iface => {
-                    if let Some(t) = mem
+                    if let Some(t) = view
                         .read_ptr(at - 8)
-                        .ok()
                         .filter(|t| !t.is_null())
                         .and_then(|itab| self.t.rtypes.itab_type(itab).ok())
                     {
-                        self.iface_value(at, p, t, out);
+                        self.iface_value(view, at, p, t, out);
                     }
                 }
-                Target::Map(m) => out.push(Proposal::Assign(p, TypeRef::MapHeader(*m), None)),
-                Target::Chan(c) => out.push(Proposal::Assign(p, TypeRef::ChanHeader(*c), None)),
+                Target::Map(m) => self.propose(out, p, TypeRef::MapHeader(*m), None),
+                Target::Chan(c) => self.propose(out, p, TypeRef::ChanHeader(*c), None),
                 Target::Func => self.closure(p, out),
             }
         }
@@ -684,16 +831,16 @@ impl State<'_> {
     }
 
     /// The data word of an interface at `at`, holding `p`, dynamic type `t`.
-    fn iface_value(&self, at: Addr, p: Addr, t: Addr, out: &mut Vec<Proposal>) {
+    fn iface_value(&self, view: &View<'_>, at: Addr, p: Addr, t: Addr, out: &mut Vec<Proposal>) {
         let Some(rt) = self.t.rtype(t) else { return };
         if rt.direct_iface {
             // The word is the value itself (a pointer-shaped type).
-            match self.layouts.get(&TypeRef::Rt(t)) {
-                Some(layout) => self.walk_value(at, layout, 1, out),
+            match self.known.get(&TypeRef::Rt(t)) {
+                Some(k) => self.walk_value(view, at, &k.layout, 1, out),
                 None => out.push(Proposal::Walk(at, TypeRef::Rt(t), 1)),
             }
         } else {
-            out.push(Proposal::Assign(p, TypeRef::Rt(t), None));
+            self.propose(out, p, TypeRef::Rt(t), None);
         }
     }
 
@@ -709,7 +856,7 @@ impl State<'_> {
             return;
         };
         if let Some((entry, _)) = self.t.funcs.func_for_pc(pc) {
-            out.push(Proposal::Assign(fv, TypeRef::Closure(entry), None));
+            self.propose(out, fv, TypeRef::Closure(entry), None);
         }
     }
 
@@ -729,11 +876,7 @@ impl State<'_> {
                 // object as buckets.
                 for off in [buckets, old] {
                     if let Ok(p) = mem.read_ptr(h + off) {
-                        out.push(Proposal::Assign(
-                            p,
-                            TypeRef::Rt(info.bucket),
-                            Some(u64::MAX),
-                        ));
+                        self.propose(out, p, TypeRef::Rt(info.bucket), Some(u64::MAX));
                     }
                 }
             }
@@ -746,9 +889,9 @@ impl State<'_> {
                 };
                 if n == 0 {
                     // Small map: dirPtr is a single group.
-                    out.push(Proposal::Assign(p, TypeRef::Rt(info.group), None));
+                    self.propose(out, p, TypeRef::Rt(info.group), None);
                 } else {
-                    out.push(Proposal::Assign(p, TypeRef::MapDirectory(m), Some(n)));
+                    self.propose(out, p, TypeRef::MapDirectory(m), Some(n));
                 }
             }
         }
@@ -763,11 +906,12 @@ impl State<'_> {
         };
         let mem = self.t.mem;
         if let (Ok(g), Ok(mask)) = (mem.read_ptr(t + data), mem.read_u64(t + mask)) {
-            out.push(Proposal::Assign(
+            self.propose(
+                out,
                 g,
                 TypeRef::Rt(info.group),
                 Some(mask.saturating_add(1)),
-            ));
+            );
         }
     }
 
@@ -784,7 +928,7 @@ impl State<'_> {
             return;
         }
         if let Some(elem) = self.chan_elem(chan) {
-            out.push(Proposal::Assign(buf, elem, Some(n)));
+            self.propose(out, buf, elem, Some(n));
         }
     }
 
@@ -800,15 +944,22 @@ impl State<'_> {
 
     /// Pointer layout of a type, cached.
     fn layout(&mut self, t: TypeRef, depth: u32) -> Arc<Layout> {
-        if let Some(l) = self.layouts.get(&t) {
-            return l.clone();
+        if let Some(k) = self.known.get(&t) {
+            return k.layout.clone();
         }
         let l = Arc::new(if depth > MAX_NESTING {
             Layout::default()
         } else {
             self.compute_layout(t, depth)
         });
-        self.layouts.insert(t, l.clone());
+        self.known.insert(
+            t,
+            Known {
+                layout: l.clone(),
+                trie: None,
+                interned: 0,
+            },
+        );
         l
     }
 
@@ -982,31 +1133,24 @@ impl State<'_> {
 const TRIE_NODE: &str = "internal/sync.node[";
 
 impl State<'_> {
-    /// The concrete type behind a `*node[K,V]` at `p`; other types unchanged.
-    fn trie_node(&mut self, p: Addr, t: TypeRef) -> TypeRef {
+    /// For a `node[K,V]`, its `(entry[K,V], indirect[K,V])`: a `*node` at
+    /// `p` is really the one its first byte (`isEntry`) says (see
+    /// [`State::facts`]). `None` for other types.
+    fn trie_siblings(&self, t: TypeRef) -> Option<(TypeRef, TypeRef)> {
         let dwarf = self.t.dwarf;
-        let types_base = self.t.types_base;
-        let kinds = *self.trie_nodes.entry(t).or_insert_with(|| {
-            let d = match t {
-                TypeRef::Rt(a) => dwarf.type_by_runtime_offset(a.0.checked_sub(types_base.0)?)?,
-                TypeRef::Dw(d) => d,
-                _ => return None,
-            };
-            let args = dwarf.ty(d).name.strip_prefix(TRIE_NODE)?;
-            let sibling = |kind: &str| {
-                let id = dwarf.type_by_name(&format!("internal/sync.{kind}[{args}"))?;
-                Some(self.t.canonical(id))
-            };
-            Some((sibling("entry")?, sibling("indirect")?))
-        });
-        let Some((entry, indirect)) = kinds else {
-            return t;
+        let d = match t {
+            TypeRef::Rt(a) => {
+                dwarf.type_by_runtime_offset(a.0.checked_sub(self.t.types_base.0)?)?
+            }
+            TypeRef::Dw(d) => d,
+            _ => return None,
         };
-        match self.t.mem.read_u8(p) {
-            Ok(1) => entry,
-            Ok(0) => indirect,
-            _ => t,
-        }
+        let args = dwarf.ty(d).name.strip_prefix(TRIE_NODE)?;
+        let sibling = |kind: &str| {
+            let id = dwarf.type_by_name(&format!("internal/sync.{kind}[{args}"))?;
+            Some(self.t.canonical(id))
+        };
+        Some((sibling("entry")?, sibling("indirect")?))
     }
 }
 

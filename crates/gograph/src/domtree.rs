@@ -105,33 +105,80 @@ impl DomTree {
         key: &[u32],
         n_keys: usize,
     ) -> Vec<KeyTotals> {
+        self.retained_by_keys(retained, &[(key, n_keys)])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`DomTree::retained_by_key`] for several keyings of the nodes at
+    /// once (one walk of the tree): `keyings[i]` is `(key, n_keys)`, and the
+    /// result's `i`-th entry its totals.
+    ///
+    /// # Panics
+    /// As [`DomTree::retained_by_key`], for any keying.
+    pub fn retained_by_keys(
+        &self,
+        retained: &Retained,
+        keyings: &[(&[u32], usize)],
+    ) -> Vec<Vec<KeyTotals>> {
         let n = self.node_count();
-        assert!(key.len() >= n, "key has fewer than {n} entries");
         assert!(retained.bytes.len() >= n && retained.objects.len() >= n);
-        let mut totals = vec![KeyTotals::default(); n_keys];
-        let mut active = vec![0u32; n_keys];
-        for visit in self.walk() {
-            match visit {
-                Visit::Enter(v) => {
-                    let k = key[v as usize];
-                    if k != NONE {
-                        let k = k as usize;
-                        if active[k] == 0 {
-                            totals[k].bytes += retained.bytes[v as usize];
-                            totals[k].objects += u64::from(retained.objects[v as usize]);
-                        }
-                        active[k] += 1;
-                    }
+        for (key, _) in keyings {
+            assert!(key.len() >= n, "key has fewer than {n} entries");
+        }
+        // Totals and active counts of all keyings in flat arrays: keying
+        // `i`'s key `k` is entry `bases[i] + k`.
+        let mut bases = Vec::with_capacity(keyings.len());
+        let mut all = 0usize;
+        for &(_, n_keys) in keyings {
+            bases.push(all);
+            all += n_keys;
+        }
+        let mut totals = vec![KeyTotals::default(); all];
+        let mut active = vec![0u32; all];
+        // Entering a node counts it for each key no ancestor has; leaving
+        // it makes its keys available again.
+        let mut step = |v: u32, entering: bool| {
+            let v = v as usize;
+            for (&(key, _), &base) in keyings.iter().zip(&bases) {
+                let k = key[v];
+                if k == NONE {
+                    continue;
                 }
-                Visit::Exit(v) => {
-                    let k = key[v as usize];
-                    if k != NONE {
-                        active[k as usize] -= 1;
-                    }
+                let e = base + k as usize;
+                if !entering {
+                    active[e] -= 1;
+                    continue;
                 }
+                if active[e] == 0 {
+                    totals[e].bytes += retained.bytes[v];
+                    totals[e].objects += u64::from(retained.objects[v]);
+                }
+                active[e] += 1;
+            }
+        };
+        // A depth-first walk as [`DomTree::walk`], with the stack of
+        // (node, next child's index) in a plain loop: this runs over every
+        // live object for each report.
+        let mut stack: Vec<(u32, u32)> = Vec::new();
+        step(self.root, true);
+        stack.push((self.root, self.offsets[self.root as usize]));
+        while let Some((v, next)) = stack.last_mut() {
+            if *next < self.offsets[*v as usize + 1] {
+                let c = self.children[*next as usize];
+                *next += 1;
+                step(c, true);
+                stack.push((c, self.offsets[c as usize]));
+            } else {
+                step(*v, false);
+                stack.pop();
             }
         }
-        totals
+        keyings
+            .iter()
+            .zip(&bases)
+            .map(|(&(_, n_keys), &base)| totals[base..base + n_keys].to_vec())
+            .collect()
     }
 }
 

@@ -42,6 +42,18 @@ impl Deref for Bytes {
 }
 
 impl Bytes {
+    /// Let the kernel drop the file's pages from this process's resident
+    /// memory: they stay in the page cache, and a later read maps them
+    /// again. For when a long phase no longer reads the file.
+    pub fn release_resident(&self) {
+        if let Bytes::Mapped(m) = self {
+            // SAFETY: the map is read-only and never written, so
+            // MADV_DONTNEED discards no data: the next access reads the
+            // file's page again. A failure only leaves the pages resident.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Map `path`, decompressing it if it starts with the zstd magic.
     pub fn open(path: &Path) -> Result<Bytes, LoadError> {
         let io = |source| LoadError::Io {

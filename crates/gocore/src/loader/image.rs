@@ -128,6 +128,14 @@ impl Image {
         }
     }
 
+    /// Drop the core's and the executable's mapped pages from resident
+    /// memory (see [`Bytes::release_resident`]); reads still work, from the
+    /// page cache.
+    pub fn release_resident(&self) {
+        self.core.release_resident();
+        self.exe.release_resident();
+    }
+
     /// Where the byte at `addr` comes from, or `None` if it is not mapped.
     pub fn source_at(&self, addr: Addr) -> Option<Source> {
         self.extent_at(addr.0).map(|e| source(e.src))
