@@ -247,7 +247,16 @@ struct View<'a> {
     mem: &'a dyn Memory,
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
+    /// A view of no object's bytes: every read goes to memory.
+    fn memory(mem: &'a dyn Memory) -> View<'a> {
+        View {
+            base: 0,
+            data: &[],
+            mem,
+        }
+    }
+
     fn read_u64(&self, at: Addr) -> Option<u64> {
         let bytes =
             at.0.checked_sub(self.base)
@@ -557,11 +566,7 @@ impl State<'_> {
                 Proposal::Walk(base, t, depth) => {
                     let layout = self.layout(t, 0);
                     let mut out = Vec::new();
-                    let view = View {
-                        base: 0,
-                        data: &[],
-                        mem: self.t.mem,
-                    };
+                    let view = View::memory(self.t.mem);
                     self.walk_value(&view, base, &layout, depth, &mut out);
                     self.apply(out);
                 }
@@ -774,7 +779,7 @@ impl State<'_> {
             (0..heap.object_count())
                 .into_par_iter()
                 .with_min_len(WALK_CHUNK)
-                .filter(|&i| !st.fixed[i])
+                .filter(|&i| st.objs[i].covered != FIXED)
                 .flat_map_iter(|i| {
                     let mut found = Vec::new();
                     heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, p| {
@@ -798,7 +803,8 @@ impl State<'_> {
         };
         if let Some(t) = rtypes.iface_dynamic_type(word) {
             if self.holds_value_of(p, t) {
-                self.iface_value(slot, p, t, out);
+                let view = View::memory(self.t.mem);
+                self.iface_value(&view, slot, p, t, out);
             }
         }
     }
