@@ -1,0 +1,49 @@
+//! The reference graph's object edges are exactly the pointers the GC
+//! follows: for every live object of every test core, its successors are the
+//! other objects its pointer words point into (checked against a plain walk
+//! of `Heap::for_each_pointer`; an edge may repeat), and its predecessors
+//! mirror them.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use gocore::graph::HeapGraph;
+use gocore::heap::ObjId;
+use gocore::process::Core;
+use gocore::progress::NoProgress;
+
+#[test]
+fn object_edges_are_the_gc_pointers() {
+    let cores = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cores");
+    let mut dirs: Vec<_> = std::fs::read_dir(&cores)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("heapzoo.zst").exists())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 7);
+    for dir in dirs {
+        let core = Core::open(&dir.join("core.zst"), Some(&dir.join("heapzoo.zst"))).unwrap();
+        let a = core.analyze().unwrap();
+        let g = HeapGraph::build(&a, &NoProgress).unwrap();
+        let mut edges = 0;
+        for i in 0..a.heap.object_count() {
+            let id = ObjId(i as u32);
+            let mut want = BTreeSet::new();
+            if a.is_live(id) {
+                a.heap.for_each_pointer(core.mem(), &a.rtypes, id, |_, p| {
+                    if let Some(t) = a.heap.find_object(p).filter(|&t| t != id) {
+                        want.insert(t.0);
+                    }
+                });
+            }
+            let got: BTreeSet<u32> = g.succ.successors(id.0).iter().copied().collect();
+            assert_eq!(got, want, "{}: object {i}", dir.display());
+            for &t in &got {
+                assert!(g.pred.successors(t).contains(&id.0), "pred of {t}");
+            }
+            edges += got.len();
+        }
+        assert!(edges > 1000, "{}: {edges} edges", dir.display());
+    }
+}
