@@ -19,7 +19,7 @@ mod gcmask;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -290,7 +290,9 @@ impl TypeError {
 /// it means a cycle in corrupted memory.
 const MAX_DEPTH: u32 = 128;
 
-type Cache<T> = RwLock<HashMap<Addr, Result<Arc<T>, TypeError>>>;
+/// Addresses hash with Fx: the cache is read for every interface and header
+/// type the analysis meets.
+type Cache<T> = RwLock<FxHashMap<Addr, Result<Arc<T>, TypeError>>>;
 
 /// Decodes type descriptors of one module, caching every result (including
 /// failures) by address. `Sync`: share it between marking threads.
