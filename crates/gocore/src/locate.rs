@@ -45,15 +45,18 @@ pub fn runtime_globals(loaded: &Loaded, l: &Lookup<'_>) -> Result<Vec<GlobalVar>
         size,
     };
     let md_size = l.strukt("runtime.moduledata")?.size;
-    let md = symbol(loaded, "runtime.firstmoduledata")
+    let md = loaded
+        .symbol_addr("runtime.firstmoduledata")
         .or_else(|| firstmoduledata(loaded, l))
         .ok_or_else(|| not_found("runtime.firstmoduledata"))?;
     let mheap_size = l.strukt("runtime.mheap")?.size;
     let heap = layout::heap_layout(l, Addr::NULL)?;
-    let mheap = symbol(loaded, "runtime.mheap_")
+    let mheap = loaded
+        .symbol_addr("runtime.mheap_")
         .or_else(|| mheap(loaded, l, &heap))
         .ok_or_else(|| not_found("runtime.mheap_"))?;
-    let allgs = symbol(loaded, "runtime.allgs")
+    let allgs = loaded
+        .symbol_addr("runtime.allgs")
         .or_else(|| allgs(loaded, l))
         .ok_or_else(|| not_found("runtime.allgs"))?;
     let mut globals = vec![
@@ -62,9 +65,13 @@ pub fn runtime_globals(loaded: &Loaded, l: &Lookup<'_>) -> Result<Vec<GlobalVar>
         var("runtime.allgs", allgs, 24),
     ];
     // Optional: found only through symbols.
-    for name in ["runtime.allfin", "runtime.gcCleanups"] {
-        if let Some(a) = symbol(loaded, name) {
-            globals.push(var(name, a, 8));
+    let queue_size = |s: &str| l.dwarf.struct_layout(s).map_or(8, |s| s.size);
+    for (name, size) in [
+        ("runtime.allfin", 8),
+        ("runtime.gcCleanups", queue_size("runtime.cleanupQueue")),
+    ] {
+        if let Some(a) = loaded.symbol_addr(name) {
+            globals.push(var(name, a, size));
         }
     }
     Ok(globals)
@@ -74,10 +81,6 @@ fn not_found(what: &str) -> Error {
     Error::Stripped(format!(
         "{what} not found by scanning (is the binary a build of another Go release, or the core corrupt?)"
     ))
-}
-
-fn symbol(loaded: &Loaded, name: &str) -> Option<Addr> {
-    loaded.symbol_addr(name)
 }
 
 /// The words of `.data`, `.bss` and `.noptrbss` as they are in the core.
