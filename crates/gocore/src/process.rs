@@ -311,7 +311,12 @@ fn without_dwarf(
             dwarf: &bare,
             bias: loaded.bias,
         },
-    )?;
+    )
+    .map_err(|e| match (e, loaded.warnings.first()) {
+        // The likely cause, which would otherwise be printed only after.
+        (Error::Stripped(what), Some(w)) => Error::Stripped(format!("{what}; {w}")),
+        (e, _) => e,
+    })?;
     let mut note = format!(
         "{exe} has no DWARF: runtime layouts from gorefs's {} table",
         table.describe()
