@@ -328,6 +328,35 @@ impl MaskCache {
     }
 }
 
+/// The array and length of a slice the runtime keeps (`mheap_.allspans`,
+/// `allgs`) at `at`, or why the core's copy is corrupt: unreadable, longer
+/// than `max_len`, or longer than its capacity. A capacity that cannot be
+/// read does not bound the length.
+pub(crate) fn runtime_slice(
+    mem: &dyn Memory,
+    at: Addr,
+    name: &str,
+    max_len: u64,
+) -> Result<(Addr, u64), Error> {
+    let corrupt = |what: String| Error::Corrupt(format!("{name} {what}"));
+    let ptr = mem
+        .read_ptr(at)
+        .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
+    let len = mem
+        .read_u64(at + 8)
+        .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
+    let cap = mem.read_u64(at + 16).unwrap_or(u64::MAX);
+    if len > max_len {
+        return Err(corrupt(format!("has an absurd length {len}")));
+    }
+    if len > cap {
+        return Err(corrupt(format!(
+            "has length {len} above its capacity {cap}"
+        )));
+    }
+    Ok((ptr, len))
+}
+
 impl Heap {
     /// Read `mheap_.allspans` and enumerate every allocated slot.
     pub fn load(
@@ -338,21 +367,7 @@ impl Heap {
     ) -> Result<Heap, Error> {
         let allspans = layout.mheap_addr + layout.mheap_allspans;
         let corrupt = |what: String| Error::Corrupt(format!("mheap_.allspans {what}"));
-        let spans_ptr = mem
-            .read_ptr(allspans)
-            .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
-        let spans_len = mem
-            .read_u64(allspans + 8)
-            .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
-        let spans_cap = mem.read_u64(allspans + 16).unwrap_or(u64::MAX);
-        if spans_len > MAX_SPANS {
-            return Err(corrupt(format!("has an absurd length {spans_len}")));
-        }
-        if spans_len > spans_cap {
-            return Err(corrupt(format!(
-                "has length {spans_len} above its capacity {spans_cap}"
-            )));
-        }
+        let (spans_ptr, spans_len) = runtime_slice(mem, allspans, "mheap_.allspans", MAX_SPANS)?;
         if layout.span_size == 0 || layout.span_size > MAX_SPAN_STRUCT {
             return Err(Error::Layout(format!(
                 "runtime.mspan is {} bytes",

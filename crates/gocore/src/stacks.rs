@@ -9,6 +9,7 @@ use gotypes::Addr;
 
 use crate::error::Error;
 use crate::goroutines::{self, GLayout, Goroutine};
+use crate::heap;
 use crate::layout::Lookup;
 use crate::process::Core;
 use crate::roots::{Root, RootKind, Roots};
@@ -61,19 +62,8 @@ pub fn read_all(
     let mem = core.mem();
     let layout = g_layout(l)?;
     let allgs = l.global("runtime.allgs")?;
-    let corrupt = |what: String| Error::Corrupt(format!("runtime.allgs {what}"));
-    let allgs_ptr = mem
-        .read_ptr(allgs)
-        .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
-    let allglen = mem
-        .read_u64(allgs + 8)
-        .map_err(|e| corrupt(format!("cannot be read: {e}")))?;
-    let allgcap = mem.read_u64(allgs + 16).unwrap_or(u64::MAX);
-    if allglen > allgcap {
-        return Err(corrupt(format!(
-            "has length {allglen} above its capacity {allgcap}"
-        )));
-    }
+    // Its length is bounded by `read_goroutines`, which says so itself.
+    let (allgs_ptr, allglen) = heap::runtime_slice(mem, allgs, "runtime.allgs", u64::MAX)?;
     let wait_reasons = core.wait_reasons();
     let threads: Vec<ThreadRegs> = core
         .loaded
