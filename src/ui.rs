@@ -79,7 +79,7 @@ impl Bar {
             eprintln!(
                 "gorefs: timing: {name}: {:.3} s, peak RSS so far {}",
                 start.elapsed().as_secs_f64(),
-                peak_rss().unwrap_or_else(|| "?".into())
+                rss_figures().unwrap_or_else(|| "?".into())
             );
         }
         *cur = next.map(|n| (n, Instant::now()));
@@ -117,9 +117,18 @@ impl Progress for Bar {
     }
 }
 
-/// `VmHWM` of this process (Linux), for `GOREFS_TIMINGS`.
-fn peak_rss() -> Option<String> {
+/// `VmHWM` of this process (Linux), and the resident anonymous memory and
+/// file pages (the core's) now, for `GOREFS_TIMINGS`.
+fn rss_figures() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.trim_start_matches("VmHWM:").trim().to_string())
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        Some(line.trim_start_matches(name).trim().to_string())
+    };
+    Some(format!(
+        "{} (now: {} anonymous, {} file)",
+        field("VmHWM:")?,
+        field("RssAnon:")?,
+        field("RssFile:")?
+    ))
 }

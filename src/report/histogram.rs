@@ -44,9 +44,9 @@ pub fn build(a: &Analysis<'_>, all: bool) -> Histogram {
             if !all && !a.is_live(id) {
                 continue;
             }
-            let t = a.types.obj_type[i];
+            let t = a.types.objs[i].ty;
             // Untyped objects are grouped by slot size.
-            let key = (t, a.types.obj_count[i], if t == 0 { size } else { 0 });
+            let key = (t, a.types.objs[i].count, if t == 0 { size } else { 0 });
             let e = by_key.entry(key).or_insert((0, 0, id));
             e.0 += 1;
             e.1 += size;

@@ -68,6 +68,8 @@ pub struct HeapGraph {
 
 /// Objects per parallel work unit when extracting edges.
 const CHUNK: usize = 4096;
+/// Work units per wave of extraction (see [`HeapGraph::build`]).
+const WAVE_CHUNKS: usize = 64;
 
 impl HeapGraph {
     /// Build the graph of the analysed heap and compute its dominators.
@@ -84,9 +86,17 @@ impl HeapGraph {
         let super_root = u32::try_from(n - 1).map_err(|_| too_big(n))?;
 
         progress.phase("extracting references", Some(n_objects as u64));
-        let mut chunks: Vec<Chunk> = (0..n_objects.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
+        // In waves of address order, each in parallel: the edges are all
+        // the rest needs of the core, so the kernel can take back a wave's
+        // pages (which marking and typing read too) as soon as it is done,
+        // before the CSRs and the dominators allocate theirs.
+        let image = &a.core.loaded.image;
+        let n_chunks = n_objects.div_ceil(CHUNK);
+        let mut chunks: Vec<Chunk> = Vec::with_capacity(n_chunks + 1);
+        for wave in (0..n_chunks).step_by(WAVE_CHUNKS) {
+            let wave = wave..(wave + WAVE_CHUNKS).min(n_chunks);
+            let (first, last) = (wave.start * CHUNK, (wave.end * CHUNK).min(n_objects));
+            chunks.par_extend(wave.into_par_iter().map(|c| {
                 let first = c * CHUNK;
                 let last = (first + CHUNK).min(n_objects);
                 let mut chunk = Chunk {
@@ -115,13 +125,11 @@ impl HeapGraph {
                 }
                 progress.advance((last - first) as u64);
                 chunk
-            })
-            .collect();
-        // The edges are all the rest needs of the core: let the kernel take
-        // back the core's pages that marking, typing and the walk above
-        // read (a third or more of the peak memory otherwise), before the
-        // CSRs and the dominators allocate theirs.
-        a.core.loaded.image.release_resident();
+            }));
+            let end = heap.objects.get(last).map_or(Addr(u64::MAX), |&s| Addr(s));
+            image.release_addresses(heap.slot(ObjId(first as u32)), end);
+        }
+        image.release_resident();
 
         // Root nodes' rows, in node order, then the super-root's.
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];

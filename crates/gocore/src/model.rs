@@ -53,8 +53,8 @@ impl HeapModel {
             slot: Vec::with_capacity(n),
             size: Vec::with_capacity(n),
             flags: Vec::with_capacity(n),
-            type_index: a.types.obj_type.clone(),
-            count: a.types.obj_count.clone(),
+            type_index: a.types.objs.iter().map(|o| o.ty).collect(),
+            count: a.types.objs.iter().map(|o| o.count).collect(),
         };
         // Span by span (objects are numbered span after span), so that the
         // per-span facts are looked up once.

@@ -127,34 +127,47 @@ pub trait FuncResolver {
 pub struct HeapTypes {
     /// Distinct types; index 0 is "unknown".
     pub types: Vec<Option<TypeRef>>,
-    /// Per object: index into `types`.
-    pub obj_type: Vec<u32>,
-    /// Per object: array length, or 0 for a single value; for an untyped
-    /// object, the number of pointer words the GC sees in it.
-    pub obj_count: Vec<u32>,
+    /// Per object, by [`ObjId`].
+    pub objs: Vec<ObjType>,
     /// Display names, by index into `types`.
     pub names: Vec<String>,
 }
 
+/// The type of one object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjType {
+    /// Index into [`HeapTypes::types`].
+    pub ty: u32,
+    /// Array length, or 0 for a single value; for an untyped object, the
+    /// number of pointer words the GC sees in it.
+    pub count: u32,
+}
+
 impl HeapTypes {
     pub fn type_of(&self, id: ObjId) -> Option<TypeRef> {
-        self.types[self.obj_type[id.index()] as usize]
+        self.types[self.objs[id.index()].ty as usize]
+    }
+
+    /// Array length, or 0 for a single value; for an untyped object, the
+    /// number of pointer words the GC sees in it.
+    pub fn count(&self, id: ObjId) -> u32 {
+        self.objs[id.index()].count
     }
 
     /// The name as Go prints it with `%T`; backing arrays as `[N]T`.
     pub fn display_name(&self, id: ObjId, heap: &Heap) -> String {
-        let t = self.obj_type[id.index()] as usize;
+        let o = self.objs[id.index()];
         let s = heap.span_of_object(id);
         display_name(
-            (t != 0).then(|| self.names[t].as_str()),
-            self.obj_count[id.index()],
+            (o.ty != 0).then(|| self.names[o.ty as usize].as_str()),
+            o.count,
             s.elemsize,
             s.noscan(),
         )
     }
 
     pub fn is_typed(&self, id: ObjId) -> bool {
-        self.obj_type[id.index()] != 0
+        self.objs[id.index()].ty != 0
     }
 }
 
@@ -195,29 +208,21 @@ struct State<'a> {
     heap: &'a Heap,
     interned: HashMap<TypeRef, u32>,
     types: Vec<Option<TypeRef>>,
-    /// Per object, by [`ObjId`].
-    objs: Vec<ObjState>,
+    /// Per object, by [`ObjId`]: the type so far, and how many bytes of
+    /// the object it covers (size × count), or [`FIXED`]. Two arrays, so
+    /// that the first becomes [`HeapTypes::objs`] without a copy.
+    objs: Vec<ObjType>,
+    covered: Vec<u32>,
     /// What is known of each type met so far, in one map so that applying a
     /// proposal costs one lookup.
     known: HashMap<TypeRef, Known>,
     work: Vec<ObjId>,
 }
 
-/// The typing state of one object, in one place so that applying a
-/// proposal to it touches one cache line (proposals hit objects at random).
-#[derive(Debug, Clone, Copy, Default)]
-struct ObjState {
-    /// Bytes covered by the current type (size × count), or [`FIXED`].
-    covered: u64,
-    /// Index into `State::types`.
-    ty: u32,
-    /// Array length, or 0 for a single value.
-    count: u32,
-}
-
-/// `ObjState::covered` of an object whose type the runtime recorded (see
-/// [`State::fix_header_types`]); other coverages stay below it.
-const FIXED: u64 = u64::MAX;
+/// `State::covered` of an object whose type the runtime recorded (see
+/// [`State::fix_header_types`]); other coverages stay below it (an object
+/// of 4 GiB or more counts as covered by any type of 4 GiB or more).
+const FIXED: u32 = u32::MAX;
 
 /// A type's layout, and what [`State::assign`] needs of it.
 struct Known {
@@ -284,8 +289,22 @@ impl<'a> View<'a> {
 
 /// Objects per parallel work unit when walking.
 const WALK_CHUNK: usize = 256;
-/// Objects walked before their proposals are applied.
-const WALK_SLICE: usize = 1 << 16;
+/// Bytes of objects walked before their proposals are applied: bounds the
+/// proposals held at once (at most one per pointer word).
+const WALK_SLICE_BYTES: u64 = 2 << 20;
+/// Bytes of one array walked as one unit: a large array (`[]*T` of the
+/// whole heap, a map's groups) is split, so that no unit, and no slice,
+/// holds an unbounded number of proposals.
+const WALK_UNIT_BYTES: u64 = 64 << 10;
+
+/// A walk of the elements `from..to` of an object (one element for a
+/// single value).
+#[derive(Debug, Clone, Copy)]
+struct WalkUnit {
+    id: ObjId,
+    from: u32,
+    to: u32,
+}
 
 /// Arrays longer than this are walked lazily (one layout per element type).
 const MAX_NESTING: u32 = 64;
@@ -309,7 +328,8 @@ impl<'a> Typer<'a> {
             heap,
             interned: HashMap::default(),
             types: vec![None],
-            objs: vec![ObjState::default(); n],
+            objs: vec![ObjType::default(); n],
+            covered: vec![0; n],
             known: HashMap::default(),
             work: Vec::new(),
         };
@@ -331,23 +351,25 @@ impl<'a> Typer<'a> {
             let mut batch = std::mem::take(&mut st.work);
             batch.sort_unstable();
             batch.dedup();
-            for &id in &batch {
-                if let Some(t) = st.types[st.objs[id.index()].ty as usize] {
-                    st.layout(t, 0);
-                }
-            }
             // Slices bound the proposals held at once.
-            for slice in batch.chunks(WALK_SLICE) {
+            let mut pending = WalkUnit {
+                id: ObjId(0),
+                from: 0,
+                to: 0,
+            };
+            let mut rest = &batch[..];
+            let mut slice = Vec::new();
+            while st.next_slice(&mut rest, &mut pending, &mut slice) {
                 // One vector per work unit, applied in unit order: the same
                 // order as one concatenated vector, without the copy.
                 let proposals: Vec<Vec<Proposal>> = {
                     let st = &st;
                     slice
                         .par_chunks(WALK_CHUNK)
-                        .map(|ids| {
+                        .map(|units| {
                             let mut out = Vec::new();
-                            for &id in ids {
-                                st.walk_object(id, &mut out);
+                            for &u in units {
+                                st.walk_object(u, &mut out);
                             }
                             out
                         })
@@ -358,28 +380,21 @@ impl<'a> Typer<'a> {
                 }
             }
         }
+        drop(st.covered);
         // What can be said of an untyped object: how many pointers it holds.
-        let (obj_type, obj_count) = st
-            .objs
-            .par_iter()
+        st.objs
+            .par_iter_mut()
             .enumerate()
-            .map(|(i, o)| {
-                if o.ty != 0 {
-                    return (o.ty, o.count);
-                }
-                let mut ptrs = 0u32;
+            .filter(|(_, o)| o.ty == 0)
+            .for_each(|(i, o)| {
                 heap.for_each_pointer(self.mem, self.rtypes, ObjId(i as u32), |_, _| {
-                    ptrs = ptrs.saturating_add(1)
+                    o.count = o.count.saturating_add(1)
                 });
-                (0, ptrs)
-            })
-            .unzip();
-        drop(st.objs);
+            });
         let names = st.types.iter().map(|t| self.name(*t)).collect();
         HeapTypes {
             types: st.types,
-            obj_type,
-            obj_count,
+            objs: st.objs,
             names,
         }
     }
@@ -549,11 +564,8 @@ impl State<'_> {
                 0
             };
             let ti = self.intern(TypeRef::Rt(typ));
-            self.objs[i] = ObjState {
-                covered: FIXED,
-                ty: ti,
-                count,
-            };
+            self.objs[i] = ObjType { ty: ti, count };
+            self.covered[i] = FIXED;
             self.work.push(id);
         }
     }
@@ -606,9 +618,10 @@ impl State<'_> {
             TypeRef::MapHeader(_) | TypeRef::ChanHeader(_) => data_size + 1,
             _ => size * count.unwrap_or(1).max(1),
         }
-        .min(FIXED - 1);
+        .min(u64::from(FIXED - 1)) as u32;
         let o = self.objs[i];
-        if o.covered == FIXED {
+        let o_covered = self.covered[i];
+        if o_covered == FIXED {
             // Trust the header's element type; only learn the exact length.
             if self.types[o.ty as usize] == Some(t) {
                 if let Some(c) = count {
@@ -617,24 +630,73 @@ impl State<'_> {
             }
             return;
         }
-        if o.ty != 0 && covered <= o.covered {
+        if o.ty != 0 && covered <= o_covered {
             return;
         }
         let ti = match interned {
             0 => self.intern_known(t),
             ti => ti,
         };
-        self.objs[i] = ObjState {
-            covered,
+        self.objs[i] = ObjType {
             ty: ti,
             count: count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32),
         };
+        self.covered[i] = covered;
         self.work.push(id);
     }
 
-    /// Propose types for what the object `id` points to (read-only: many
+    /// The next walk units of a round into `slice`, about
+    /// [`WALK_SLICE_BYTES`] of objects: one unit per object of `rest`, or
+    /// several for a large array (see [`WALK_UNIT_BYTES`]); `pending` holds
+    /// the elements of the current object not yet in a unit (`from == to`:
+    /// none). Lays out the objects' types. False when the round is done.
+    fn next_slice(
+        &mut self,
+        rest: &mut &[ObjId],
+        pending: &mut WalkUnit,
+        slice: &mut Vec<WalkUnit>,
+    ) -> bool {
+        slice.clear();
+        let mut bytes = 0;
+        while bytes < WALK_SLICE_BYTES {
+            if pending.from < pending.to {
+                let size = self.types[self.objs[pending.id.index()].ty as usize]
+                    .map_or(8, |t| self.layout(t, 0).size.max(1));
+                let per_unit = (WALK_UNIT_BYTES / size).clamp(1, u64::from(u32::MAX)) as u32;
+                let to = pending.from.saturating_add(per_unit).min(pending.to);
+                slice.push(WalkUnit { to, ..*pending });
+                bytes += size * u64::from(to - pending.from);
+                pending.from = to;
+                continue;
+            }
+            let Some((&id, tail)) = rest.split_first() else {
+                break;
+            };
+            *rest = tail;
+            let o = self.objs[id.index()];
+            let Some(t) = self.types[o.ty as usize] else {
+                continue;
+            };
+            let elements = match t {
+                TypeRef::MapHeader(_)
+                | TypeRef::MapDirectory(_)
+                | TypeRef::MapTable(_)
+                | TypeRef::ChanHeader(_) => 1,
+                _ => o.count.max(1),
+            };
+            *pending = WalkUnit {
+                id,
+                from: 0,
+                to: elements,
+            };
+        }
+        !slice.is_empty()
+    }
+
+    /// Propose types for what the walk unit points to (read-only: many
     /// objects are walked in parallel, then their proposals applied).
-    fn walk_object(&self, id: ObjId, out: &mut Vec<Proposal>) {
+    fn walk_object(&self, unit: WalkUnit, out: &mut Vec<Proposal>) {
+        let id = unit.id;
         let i = id.index();
         let o = self.objs[i];
         let Some(t) = self.types[o.ty as usize] else {
@@ -674,7 +736,7 @@ impl State<'_> {
                     mem: self.t.mem,
                 };
                 let n = u64::from(o.count).max(1);
-                for k in 0..n {
+                for k in u64::from(unit.from)..u64::from(unit.to).min(n) {
                     let base = start + k * layout.size;
                     if base + layout.size > end {
                         break;
@@ -779,7 +841,7 @@ impl State<'_> {
             (0..heap.object_count())
                 .into_par_iter()
                 .with_min_len(WALK_CHUNK)
-                .filter(|&i| st.objs[i].covered != FIXED)
+                .filter(|&i| st.covered[i] != FIXED)
                 .flat_map_iter(|i| {
                     let mut found = Vec::new();
                     heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, p| {

@@ -110,7 +110,7 @@ impl Fixture<'_> {
                 self.a.heap.user_addr(id)
             )
         });
-        (t, self.a.types.obj_count[id.index()])
+        (t, self.a.types.count(id))
     }
 
     fn path(&self, e: Edge) -> String {
@@ -464,7 +464,7 @@ fn garbage_does_not_panic() {
         let n = a.heap.object_count();
         let mut typed: Vec<(ObjId, TypeRef, u32)> = (0..n)
             .map(|i| ObjId(i as u32))
-            .filter_map(|id| Some((id, a.types.type_of(id)?, a.types.obj_count[id.index()])))
+            .filter_map(|id| Some((id, a.types.type_of(id)?, a.types.count(id))))
             .collect();
         typed.dedup_by_key(|(_, t, _)| *t);
         for (k, &(id, t, count)) in typed.iter().enumerate() {
