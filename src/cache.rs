@@ -28,7 +28,7 @@ pub fn cache_dir() -> Option<PathBuf> {
 pub fn model(
     core: &Core,
     core_path: &Path,
-    analysis: Option<&Analysis<'_>>,
+    analysis: Option<&mut Analysis<'_>>,
     no_index: bool,
 ) -> Result<HeapModel> {
     let exe = core.loaded.exe.path.clone();
@@ -52,8 +52,8 @@ pub fn model(
     let model = match analysis {
         Some(a) => HeapModel::build(a, &crate::ui::Bar::new()),
         None => {
-            let a = crate::cli::analyze(core)?;
-            HeapModel::build(&a, &crate::ui::Bar::new())
+            let mut a = crate::cli::analyze(core)?;
+            HeapModel::build(&mut a, &crate::ui::Bar::new())
         }
     }
     .context("cannot build the reference graph")?;

@@ -337,10 +337,10 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Goroutines(g) => {
             let core = open(&g.common)?;
-            let a = analyze(&core)?;
+            let mut a = analyze(&core)?;
             let model = g
                 .retained
-                .then(|| cache::model(&core, &g.common.core, Some(&a), g.index.no_index))
+                .then(|| cache::model(&core, &g.common.core, Some(&mut a), g.index.no_index))
                 .transpose()?;
             report::goroutines::print(&a, model.as_ref(), g.common.json, &mut out)
         }
@@ -440,8 +440,8 @@ pub fn run(args: Args) -> Result<()> {
                 exe: r.exe.clone(),
                 json: false,
             })?;
-            let a = analyze(&core)?;
-            let model = cache::model(&core, &r.core, Some(&a), r.index.no_index)?;
+            let mut a = analyze(&core)?;
+            let model = cache::model(&core, &r.core, Some(&mut a), r.index.no_index)?;
             let view = View::new(&core, &model)?;
             let core_path = r.core.display().to_string();
             write_output(r.output.as_deref(), |w| {
@@ -502,8 +502,8 @@ impl Side {
             exe: exe.map(Path::to_path_buf),
             json: false,
         })?;
-        let a = analyze(&core)?;
-        let model = cache::model(&core, path, Some(&a), no_index)?;
+        let mut a = analyze(&core)?;
+        let model = cache::model(&core, path, Some(&mut a), no_index)?;
         let snapshot = snapshot::build(&core, &a, &model, top, values)?;
         drop(a);
         Ok(Side {

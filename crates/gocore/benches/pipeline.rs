@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use gocore::graph::HeapGraph;
-use gocore::mark;
 use gocore::process::Core;
 use gocore::progress::NoProgress;
 
@@ -29,33 +28,28 @@ fn core() -> &'static Core {
     })
 }
 
-/// Spans, roots, goroutines, marking and typing.
+/// Spans, roots, goroutines, typing, extracting references and marking.
 #[divan::bench(sample_count = 10)]
 fn analyze(bencher: divan::Bencher) {
     let core = core();
     bencher.bench(|| core.analyze().expect("analysis"));
 }
 
-/// Marking alone, from the analysis' roots.
+/// Marking alone: the search from the super-root over the references.
 #[divan::bench(sample_count = 10)]
 fn marking(bencher: divan::Bencher) {
     let core = core();
     let a = core.analyze().expect("analysis");
-    bencher.bench(|| {
-        mark::mark(
-            &a.heap,
-            core.mem(),
-            &a.rtypes,
-            a.roots.roots.iter().map(|r| r.target),
-            &NoProgress,
-        )
-    });
+    let refs = a.references.as_ref().expect("references");
+    bencher.bench(|| gograph::reachable(&refs.succ, [refs.super_root]));
 }
 
-/// Edge extraction, dominators and retained sizes.
+/// Extracting references, marking, dominators and retained sizes.
 #[divan::bench(sample_count = 10)]
 fn reference_graph(bencher: divan::Bencher) {
     let core = core();
-    let a = core.analyze().expect("analysis");
-    bencher.bench(|| HeapGraph::build(&a, &NoProgress).expect("graph"));
+    let mut a = core.analyze().expect("analysis");
+    // Without the analysis' references, each build extracts them anew.
+    a.references = None;
+    bencher.bench_local(|| HeapGraph::build(&mut a, &NoProgress).expect("graph"));
 }

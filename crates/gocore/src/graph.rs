@@ -17,14 +17,16 @@
 
 use std::collections::HashMap;
 
-use gograph::{Chunk, Csr, Dominators, Retained};
+use gograph::{Chunk, Csr, Dominators, NodeSet, Retained};
+use gotypes::rtype::TypeReader;
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::heap::ObjId;
+use crate::heap::{Heap, ObjId};
+use crate::loader::Image;
 use crate::process::Analysis;
 use crate::progress::Progress;
-use crate::roots::RootKind;
+use crate::roots::{RootKind, Roots};
 use crate::Addr;
 
 /// A named source of references: one node of the graph above the objects.
@@ -68,29 +70,54 @@ pub struct HeapGraph {
 
 /// Objects per parallel work unit when extracting edges.
 const CHUNK: usize = 4096;
-/// Work units per wave of extraction (see [`HeapGraph::build`]).
+/// Work units per wave of extraction (see [`References::extract`]).
 const WAVE_CHUNKS: usize = 64;
 
-impl HeapGraph {
-    /// Build the graph of the analysed heap and compute its dominators.
-    pub fn build(a: &Analysis<'_>, progress: &dyn Progress) -> Result<HeapGraph, Error> {
-        let heap = &a.heap;
-        let mem = a.core.mem();
+/// Liveness: one bit per object, set when the roots reach it.
+pub type MarkBits = NodeSet;
+
+/// The reference graph before dominators: what [`HeapGraph::build`] starts
+/// from, made by the analysis, which marks live objects on it.
+pub struct References {
+    /// Successors of every node (objects, root nodes, super-root); the rows
+    /// of garbage objects are empty.
+    pub succ: Csr,
+    pub root_nodes: Vec<RootNode>,
+    pub names: Vec<String>,
+    pub root_slots: Vec<RootSlot>,
+    pub super_root: u32,
+}
+
+impl References {
+    /// Read the pointers of every allocated object, in address order, and
+    /// add the root nodes; then mark what the super-root reaches (exactly
+    /// the objects the GC would keep) and drop garbage objects' rows.
+    ///
+    /// Reading the pointers of every object once, in address order, costs
+    /// less than marking by scanning from the roots and reading the live
+    /// objects' pointers again for the graph: the core is read
+    /// sequentially, each pointer is located once, and marking becomes a
+    /// search over compact arrays. It also reads the core for the last
+    /// time, so the kernel takes back its pages wave by wave.
+    pub(crate) fn extract(
+        heap: &Heap,
+        mem: &Image,
+        rtypes: &TypeReader<'_>,
+        roots: &Roots,
+        progress: &dyn Progress,
+    ) -> Result<(References, MarkBits), Error> {
         let n_objects = heap.object_count();
         let too_big = |n: usize| Error::Corrupt(format!("{n} graph nodes is more than 2^32"));
         let n_objects_u32 = u32::try_from(n_objects).map_err(|_| too_big(n_objects))?;
 
-        let (root_nodes, names, root_edges, root_slots) = root_nodes(a, n_objects_u32);
+        let (root_nodes, names, root_edges, root_slots) = root_nodes(heap, roots, n_objects_u32);
         let n_roots = root_nodes.len();
         let n = n_objects + n_roots + 1;
         let super_root = u32::try_from(n - 1).map_err(|_| too_big(n))?;
 
         progress.phase("extracting references", Some(n_objects as u64));
-        // In waves of address order, each in parallel: the edges are all
-        // the rest needs of the core, so the kernel can take back a wave's
-        // pages (which marking and typing read too) as soon as it is done,
-        // before the CSRs and the dominators allocate theirs.
-        let image = &a.core.loaded.image;
+        // In waves of address order, each in parallel, releasing a wave's
+        // pages when it is done.
         let n_chunks = n_objects.div_ceil(CHUNK);
         let mut chunks: Vec<Chunk> = Vec::with_capacity(n_chunks + 1);
         for wave in (0..n_chunks).step_by(WAVE_CHUNKS) {
@@ -99,37 +126,14 @@ impl HeapGraph {
             chunks.par_extend(wave.into_par_iter().map(|c| {
                 let first = c * CHUNK;
                 let last = (first + CHUNK).min(n_objects);
-                let mut chunk = Chunk {
-                    first_node: first as u32,
-                    counts: Vec::with_capacity(last - first),
-                    targets: Vec::new(),
-                };
-                for i in first..last {
-                    let id = ObjId(i as u32);
-                    let before = chunk.targets.len();
-                    if a.is_live(id) {
-                        heap.for_each_pointer(mem, &a.rtypes, id, |_, p| {
-                            if let Some(t) = heap.find_object(p) {
-                                // Skip self references and runs of pointers
-                                // into one object (a slice's data word
-                                // repeated, a struct pointing twice). Only
-                                // within this object's row: the previous
-                                // object's last target is no repeat.
-                                if t != id && chunk.targets[before..].last() != Some(&t.0) {
-                                    chunk.targets.push(t.0);
-                                }
-                            }
-                        });
-                    }
-                    chunk.counts.push((chunk.targets.len() - before) as u32);
-                }
+                let chunk = object_rows(heap, mem, rtypes, first..last);
                 progress.advance((last - first) as u64);
                 chunk
             }));
             let end = heap.objects.get(last).map_or(Addr(u64::MAX), |&s| Addr(s));
-            image.release_addresses(heap.slot(ObjId(first as u32)), end);
+            mem.release_addresses(heap.slot(ObjId(first as u32)), end);
         }
-        image.release_resident();
+        mem.release_resident();
 
         // Root nodes' rows, in node order, then the super-root's.
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];
@@ -155,9 +159,75 @@ impl HeapGraph {
             root_chunk.targets.extend(row);
         }
         chunks.push(root_chunk);
-        let succ = Csr::from_chunks(n, chunks).map_err(graph_error)?;
-        let pred = succ.transpose();
+        let mut succ = Csr::from_chunks(n, chunks).map_err(graph_error)?;
 
+        progress.phase("marking", None);
+        let mut marks = gograph::reachable(&succ, [super_root]);
+        marks.truncate(n_objects);
+        succ.retain_rows(|v| v >= n_objects_u32 || marks.contains(v));
+        let refs = References {
+            succ,
+            root_nodes,
+            names,
+            root_slots,
+            super_root,
+        };
+        Ok((refs, marks))
+    }
+}
+
+/// The rows of the objects `ids`: the objects each points to, as the GC
+/// sees its pointers.
+fn object_rows(
+    heap: &Heap,
+    mem: &Image,
+    rtypes: &TypeReader<'_>,
+    ids: std::ops::Range<usize>,
+) -> Chunk {
+    let mut chunk = Chunk {
+        first_node: ids.start as u32,
+        counts: Vec::with_capacity(ids.len()),
+        targets: Vec::new(),
+    };
+    for i in ids {
+        let id = ObjId(i as u32);
+        let before = chunk.targets.len();
+        heap.for_each_pointer(mem, rtypes, id, |_, p| {
+            if let Some(t) = heap.find_object(p) {
+                // Skip self references and runs of pointers into one object
+                // (a slice's data word repeated, a struct pointing twice).
+                // Only within this object's row: the previous object's last
+                // target is no repeat.
+                if t != id && chunk.targets[before..].last() != Some(&t.0) {
+                    chunk.targets.push(t.0);
+                }
+            }
+        });
+        chunk.counts.push((chunk.targets.len() - before) as u32);
+    }
+    chunk
+}
+
+impl HeapGraph {
+    /// Build the graph of the analysed heap and compute its dominators, from
+    /// the analysis' [`References`] (taken from it).
+    pub fn build(a: &mut Analysis<'_>, progress: &dyn Progress) -> Result<HeapGraph, Error> {
+        let refs = match a.references.take() {
+            Some(refs) => refs,
+            None => {
+                let (refs, _) = References::extract(
+                    &a.heap,
+                    &a.core.loaded.image,
+                    &a.rtypes,
+                    &a.roots,
+                    progress,
+                )?;
+                refs
+            }
+        };
+        let heap = &a.heap;
+        let n = refs.succ.node_count();
+        let pred = refs.succ.transpose();
         let weak: Vec<(u32, u32)> = a
             .roots
             .weak_refs
@@ -167,24 +237,23 @@ impl HeapGraph {
         let weak_pred = Csr::from_edges(n, &weak).map_err(graph_error)?;
 
         progress.phase("computing dominators", None);
-        let dom = Dominators::compute(&succ, &pred, super_root);
-        let sizes: Vec<u64> = (0..n)
-            .map(|v| {
-                if v < n_objects && dom.is_reachable(v as u32) {
-                    heap.size(ObjId(v as u32))
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let retained = dom.retained(&sizes);
+        let dom = Dominators::compute(&refs.succ, &pred, refs.super_root);
+        let n_objects = heap.object_count();
+        let retained = dom.retained_with(|v| {
+            let v = v as usize;
+            if v < n_objects {
+                heap.size(ObjId(v as u32))
+            } else {
+                0
+            }
+        });
         let (idom, _) = dom.into_parts();
         Ok(HeapGraph {
-            n_objects: n_objects_u32,
-            root_nodes,
-            names,
-            root_slots,
-            succ,
+            n_objects: n_objects as u32,
+            root_nodes: refs.root_nodes,
+            names: refs.names,
+            root_slots: refs.root_slots,
+            succ: refs.succ,
             pred,
             weak_pred,
             idom,
@@ -202,8 +271,8 @@ type RootParts = (Vec<RootNode>, Vec<String>, Vec<(u32, u32)>, Vec<RootSlot>);
 /// One node per distinct named root, one per goroutine with stack roots, and
 /// the edges from root nodes (to objects, and from goroutines to their
 /// variables).
-fn root_nodes(a: &Analysis<'_>, n_objects: u32) -> RootParts {
-    let mut names = a.roots.names.clone();
+fn root_nodes(heap: &Heap, roots: &Roots, n_objects: u32) -> RootParts {
+    let mut names = roots.names.clone();
     let mut nodes: Vec<RootNode> = Vec::new();
     let mut index: HashMap<RootNode, u32> = HashMap::new();
     let mut edges = Vec::new();
@@ -218,8 +287,8 @@ fn root_nodes(a: &Analysis<'_>, n_objects: u32) -> RootParts {
         nodes.push(node);
         i
     };
-    for r in &a.roots.roots {
-        let Some(obj) = a.heap.find_object(r.target) else {
+    for r in &roots.roots {
+        let Some(obj) = heap.find_object(r.target) else {
             continue;
         };
         let node = node_of(

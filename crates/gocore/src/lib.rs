@@ -18,7 +18,6 @@ pub mod index;
 pub mod layout;
 pub mod loader;
 pub mod locate;
-pub mod mark;
 pub mod model;
 pub mod moduledata;
 pub mod pclntab;

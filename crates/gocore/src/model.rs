@@ -45,7 +45,7 @@ pub struct HeapModel {
 
 impl HeapModel {
     /// Collect the analysis' results and build the reference graph.
-    pub fn build(a: &Analysis<'_>, progress: &dyn Progress) -> Result<HeapModel, crate::Error> {
+    pub fn build(a: &mut Analysis<'_>, progress: &dyn Progress) -> Result<HeapModel, crate::Error> {
         let graph = HeapGraph::build(a, progress)?;
         let heap = &a.heap;
         let n = heap.object_count();

@@ -13,11 +13,11 @@ use gotypes::{Addr, Memory};
 
 use crate::error::Error;
 use crate::goroutines::Goroutine;
+use crate::graph::{MarkBits, References};
 use crate::heap::{Heap, HeapLayout, ObjId, PtrMetadata};
 use crate::layout::{self, Lookup};
 use crate::loader::{GoVersion, Loaded};
 use crate::locate;
-use crate::mark::{self, MarkBits};
 use crate::moduledata::ModuleData;
 use crate::pclntab::Pclntab;
 use crate::progress::{NoProgress, Progress};
@@ -56,6 +56,9 @@ pub struct Analysis<'a> {
     pub roots: Roots,
     pub marks: MarkBits,
     pub types: HeapTypes,
+    /// The reference graph the marks were computed on, until
+    /// [`crate::graph::HeapGraph::build`] takes it.
+    pub references: Option<References>,
     pub warnings: Vec<String>,
 }
 
@@ -201,14 +204,6 @@ impl Core {
             ));
         }
 
-        progress.phase("marking", Some(heap.object_count() as u64));
-        let marks = mark::mark(
-            &heap,
-            mem,
-            &rtypes,
-            roots.roots.iter().map(|r| r.target),
-            progress,
-        );
         progress.phase("typing", None);
         let typing_layout = typing_layout(&l);
         let typer = Typer {
@@ -233,6 +228,9 @@ impl Core {
             &roots.typed_objects,
             untyped_slots.as_deref(),
         );
+        // Last, as it lets the kernel take back the core's pages.
+        let (references, marks) =
+            References::extract(&heap, &self.loaded.image, &rtypes, &roots, progress)?;
         Ok(Analysis {
             core: self,
             rtypes,
@@ -241,6 +239,7 @@ impl Core {
             roots,
             marks,
             types,
+            references: Some(references),
             warnings,
         })
     }
@@ -379,7 +378,7 @@ pub(crate) fn typing_layout(l: &Lookup<'_>) -> TypingLayout {
 
 impl Analysis<'_> {
     pub fn is_live(&self, id: ObjId) -> bool {
-        self.marks.get(id)
+        self.marks.contains(id.0)
     }
 
     pub fn root_kind_counts(&self) -> Vec<(RootKind, usize)> {

@@ -24,8 +24,15 @@ fn object_edges_are_the_gc_pointers() {
     assert!(dirs.len() >= 7);
     for dir in dirs {
         let core = Core::open(&dir.join("core.zst"), Some(&dir.join("heapzoo.zst"))).unwrap();
-        let a = core.analyze().unwrap();
-        let g = HeapGraph::build(&a, &NoProgress).unwrap();
+        let mut a = core.analyze().unwrap();
+        let g = HeapGraph::build(&mut a, &NoProgress).unwrap();
+        // Built again, from the references extracted anew: the same graph.
+        let again = HeapGraph::build(&mut a, &NoProgress).unwrap();
+        assert!(
+            again.succ == g.succ && again.idom == g.idom,
+            "{}",
+            dir.display()
+        );
         let mut edges = 0;
         for i in 0..a.heap.object_count() {
             let id = ObjId(i as u32);
@@ -45,5 +52,48 @@ fn object_edges_are_the_gc_pointers() {
             edges += got.len();
         }
         assert!(edges > 1000, "{}: {edges} edges", dir.display());
+    }
+}
+
+/// Liveness (marked on the graph) is what a scan from the roots through the
+/// GC's pointers reaches, on every test core.
+#[test]
+fn marks_are_what_the_roots_reach() {
+    let cores = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cores");
+    let mut dirs: Vec<_> = std::fs::read_dir(&cores)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("heapzoo.zst").exists())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 7);
+    for dir in dirs {
+        let core = Core::open(&dir.join("core.zst"), Some(&dir.join("heapzoo.zst"))).unwrap();
+        let a = core.analyze().unwrap();
+        let heap = &a.heap;
+        let mut seen = vec![false; heap.object_count()];
+        let mut stack: Vec<ObjId> = Vec::new();
+        for r in &a.roots.roots {
+            if let Some(id) = heap.find_object(r.target) {
+                stack.push(id);
+            }
+        }
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                continue;
+            }
+            heap.for_each_pointer(core.mem(), &a.rtypes, id, |_, p| {
+                stack.extend(heap.find_object(p));
+            });
+        }
+        let live = (0..heap.object_count())
+            .filter(|&i| {
+                let id = ObjId(i as u32);
+                assert_eq!(a.is_live(id), seen[i], "{}: object {i}", dir.display());
+                seen[i]
+            })
+            .count();
+        assert_eq!(a.marks.count(), live as u64, "{}", dir.display());
+        assert!(live > 1000, "{}: {live} live objects", dir.display());
     }
 }

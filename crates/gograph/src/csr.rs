@@ -187,6 +187,28 @@ impl Csr {
         Ok(Csr { offsets, targets })
     }
 
+    /// Empties the rows of the nodes `keep` rejects, in place (targets are
+    /// moved down, then the array is shrunk). Sequential, one pass.
+    pub fn retain_rows(&mut self, keep: impl Fn(u32) -> bool) {
+        let mut written = 0u64;
+        let mut start = 0u64;
+        for v in 0..self.node_count() {
+            let end = self.offsets[v + 1];
+            if keep(v as u32) {
+                let len = end - start;
+                if written != start {
+                    self.targets
+                        .copy_within(to_usize(start)..to_usize(end), to_usize(written));
+                }
+                written += len;
+            }
+            self.offsets[v + 1] = written;
+            start = end;
+        }
+        self.targets.truncate(to_usize(written));
+        self.targets.shrink_to_fit();
+    }
+
     /// Number of nodes `n`.
     pub fn node_count(&self) -> usize {
         self.offsets.len().saturating_sub(1)

@@ -237,12 +237,20 @@ impl Dominators {
     pub fn retained(&self, self_size: &[u64]) -> Retained {
         let n = self.node_count();
         assert!(self_size.len() >= n, "self_size has fewer than {n} entries");
+        self.retained_with(|v| self_size[v as usize])
+    }
+
+    /// [`Dominators::retained`] with each node's own size from `self_size`
+    /// (called once per reachable node, in node order), so that the caller
+    /// needs no array of sizes.
+    pub fn retained_with(&self, self_size: impl Fn(u32) -> u64) -> Retained {
+        let n = self.node_count();
         // Own sizes in node order (sequential, unlike the preorder).
         let own = |v: usize| {
             if self.idom[v] == NONE {
                 0
             } else {
-                self_size[v]
+                self_size(v as u32)
             }
         };
         let mut bytes: Vec<u64> = (0..n).map(own).collect();

@@ -14,6 +14,8 @@
 //!   sizes.
 //! - [`domtree`]: [`DomTree`], the dominator tree's children, its iterative
 //!   walk, and retained-by-key totals.
+//! - [`reach`]: [`NodeSet`] and [`reachable`], the parallel search for the
+//!   nodes roots reach (liveness).
 //! - [`paths`]: breadth-first searches: [`shortest_paths_to`] (paths from the
 //!   nearest sources to a target), [`bfs_depths`] and [`bfs_parents`] (the
 //!   shortest-path tree from a root).
@@ -42,11 +44,13 @@ pub mod csr;
 pub mod dominators;
 pub mod domtree;
 pub mod paths;
+pub mod reach;
 
 pub use csr::{Chunk, Csr, CsrError};
 pub use dominators::{Dominators, DominatorsOf, Retained};
 pub use domtree::{DomTree, KeyTotals, Visit, Walk};
 pub use paths::{bfs_depths, bfs_parents, shortest_paths_to, Path};
+pub use reach::{reachable, NodeSet};
 
 /// Sentinel for "no node" (unreachable, no dominator, no key). It is never a
 /// valid node id: graphs hold at most [`MAX_NODES`] nodes.

@@ -169,6 +169,16 @@ proptest! {
     }
 
     #[test]
+    fn retain_rows_keeps_exactly_the_kept_rows((n, edges) in arb_graph(100), modulus in 1u32..5) {
+        let keep = |v: u32| !v.is_multiple_of(modulus);
+        let mut g = Csr::from_edges(n, &edges).unwrap();
+        g.retain_rows(keep);
+        let kept: Vec<(u32, u32)> = edges.iter().copied().filter(|&(s, _)| keep(s)).collect();
+        prop_assert_eq!(&g, &Csr::from_edges(n, &kept).unwrap());
+        prop_assert_eq!(g.edge_count(), kept.len() as u64);
+    }
+
+    #[test]
     fn chunks_rebuild_the_graph((n, edges) in arb_graph(100), size in 1usize..20) {
         let g = Csr::from_edges(n, &edges).unwrap();
         prop_assert_eq!(Csr::from_chunks(n, chunks_of(&g, size)).unwrap(), g);
