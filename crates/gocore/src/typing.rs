@@ -235,6 +235,14 @@ struct Known {
     interned: u32,
 }
 
+/// What applying a proposal does to an object's record.
+enum Effect {
+    /// Its fixed type's array length becomes known.
+    Length(u32),
+    /// It gets the proposed type.
+    Assign { covered: u32, count: u32 },
+}
+
 /// What walking a value found: a type for an object (found in the parallel
 /// walk, with the pointer into it and an array length), or a value whose
 /// layout was not computed yet.
@@ -596,9 +604,38 @@ impl State<'_> {
     /// [`State::assign`] to the object `found` that contains `p`.
     fn assign_found(&mut self, found: Found, p: Addr, t: TypeRef, count: Option<u64>) {
         let (t, size, interned) = self.facts(p, t);
+        let i = found.id.index();
+        match self.effect(&found, p, t, size, count) {
+            None => {}
+            Some(Effect::Length(count)) => self.objs[i].count = count,
+            Some(Effect::Assign { covered, count }) => {
+                let ty = match interned {
+                    0 => self.intern_known(t),
+                    ti => ti,
+                };
+                self.objs[i] = ObjType { ty, count };
+                self.covered[i] = covered;
+                self.work.push(found.id);
+            }
+        }
+    }
+
+    /// What holding a `t` of `size` bytes (or `count` of them) at `p` makes
+    /// of the record of the object `found`, from its current record; `None`
+    /// when nothing changes. `None` stays `None` whatever is applied first:
+    /// coverage only grows, and a fixed type stays (which is why
+    /// [`State::propose`] may drop proposals before they are applied).
+    fn effect(
+        &self,
+        found: &Found,
+        p: Addr,
+        t: TypeRef,
+        size: u64,
+        count: Option<u64>,
+    ) -> Option<Effect> {
         let size = size.max(1);
-        let (id, start) = (found.id, found.start);
-        let i = id.index();
+        let start = found.start;
+        let i = found.id.index();
         let data_size = found.end.0 - start.0;
         // A pointer into an array of `t` at an element boundary names the
         // whole array (slices of slices, `&a[i]`).
@@ -609,9 +646,9 @@ impl State<'_> {
         };
         // `p` may point into the malloc header, before `start`.
         if !interior_ok || p.offset_from(start).is_none_or(|o| o >= data_size) {
-            return;
+            return None;
         }
-        let count = count.map(|c| (c + skip).min(data_size / size));
+        let count = count.map(|c| c.saturating_add(skip).min(data_size / size));
         let covered = match t {
             // A map or channel type names the object better than the
             // runtime struct (`runtime.hchan`) other paths reach it as.
@@ -621,28 +658,20 @@ impl State<'_> {
         .min(u64::from(FIXED - 1)) as u32;
         let o = self.objs[i];
         let o_covered = self.covered[i];
+        let count = count.map(|c| c.min(u64::from(u32::MAX)) as u32);
         if o_covered == FIXED {
             // Trust the header's element type; only learn the exact length.
-            if self.types[o.ty as usize] == Some(t) {
-                if let Some(c) = count {
-                    self.objs[i].count = c.min(u64::from(u32::MAX)) as u32;
-                }
-            }
-            return;
+            return count
+                .filter(|_| self.types[o.ty as usize] == Some(t))
+                .map(Effect::Length);
         }
         if o.ty != 0 && covered <= o_covered {
-            return;
+            return None;
         }
-        let ti = match interned {
-            0 => self.intern_known(t),
-            ti => ti,
-        };
-        self.objs[i] = ObjType {
-            ty: ti,
-            count: count.map_or(0, |c| c.min(u64::from(u32::MAX)) as u32),
-        };
-        self.covered[i] = covered;
-        self.work.push(id);
+        Some(Effect::Assign {
+            covered,
+            count: count.unwrap_or(0),
+        })
     }
 
     /// The next walk units of a round into `slice`, about
@@ -750,10 +779,21 @@ impl State<'_> {
     /// The object containing `p`, proposed to hold a `t` (or `count` of
     /// them). Found here, in the parallel walk, so that applying the
     /// proposals (sequential) does not look objects up.
+    /// Proposals that can change nothing (half of them on a large heap: an
+    /// object is reached through many pointers) are dropped here, in
+    /// parallel, so that the sequential apply does not see them.
     fn propose(&self, out: &mut Vec<Proposal>, p: Addr, t: TypeRef, count: Option<u64>) {
-        if let Some(found) = self.heap.locate(p) {
-            out.push(Proposal::Assign(found, p, t, count));
+        let Some(found) = self.heap.locate(p) else {
+            return;
+        };
+        // The common case, without the facts of `t`: the object already
+        // holds a `t`, which covers at least what this pointer proposes.
+        let o = self.objs[found.id.index()];
+        if o.ty != 0 && count.is_none() && p == found.start && self.types[o.ty as usize] == Some(t)
+        {
+            return;
         }
+        out.push(Proposal::Assign(found, p, t, count));
     }
 
     /// Follow every pointer of a value of `layout` stored at `base`.
