@@ -189,6 +189,27 @@ fn page_table(spans: &[Span]) -> Vec<(u64, Box<[u32]>)> {
     table
 }
 
+/// What finding an object by address needs of its span, in 32 bytes (two
+/// to a cache line): [`Heap::locate`] runs for every pointer the analysis
+/// follows, at random, and a whole [`Span`] spans two or three lines.
+#[derive(Debug, Clone, Copy)]
+struct SpanKey {
+    base: u64,
+    elemsize: u64,
+    /// Where the span ends, in pages from `base`.
+    pages: u32,
+    first_object: u32,
+    /// Index of the span's allocation bits in `Heap::slot_bits`, or
+    /// [`ALL_ALLOCATED`].
+    slot_bits_at: u32,
+    /// At most [`MAX_OBJS_PER_SPAN`] (checked when spans are read).
+    nelems: u16,
+    has_headers: bool,
+}
+
+/// `SpanKey::slot_bits_at` of a span whose every slot is allocated.
+const ALL_ALLOCATED: u32 = u32::MAX;
+
 /// Dense object id: index into [`Heap::objects`], objects numbered by address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjId(pub u32);
@@ -237,6 +258,8 @@ pub struct Heap {
     /// Page table: for each heap arena (by `addr >> ARENA_SHIFT`, sorted),
     /// the span of each of its pages as index + 1 into `spans` (0: none).
     page_spans: Vec<(u64, Box<[u32]>)>,
+    /// What [`Heap::locate`] needs of each span, by index into `spans`.
+    keys: Vec<SpanKey>,
     /// `TFlagGCMaskOnDemand` is in force (Go 1.24+).
     pub on_demand_masks: bool,
     masks: MaskCache,
@@ -474,7 +497,7 @@ impl Heap {
             )));
         }
         let page_spans = page_table(&spans);
-        Ok(Heap {
+        let mut heap = Heap {
             layout,
             meta,
             spans,
@@ -485,9 +508,28 @@ impl Heap {
             slot_rank,
             skipped_spans: skipped,
             page_spans,
+            keys: Vec::new(),
             on_demand_masks,
             masks: MaskCache::default(),
-        })
+        };
+        heap.keys = heap
+            .spans
+            .iter()
+            .map(|s| SpanKey {
+                base: s.base.0,
+                elemsize: s.elemsize,
+                pages: u32::try_from(s.npages).unwrap_or(u32::MAX),
+                first_object: s.first_object as u32,
+                slot_bits_at: if u64::from(s.object_count) == s.nelems {
+                    ALL_ALLOCATED
+                } else {
+                    s.slot_bits_at
+                },
+                nelems: s.nelems as u16,
+                has_headers: heap.span_has_headers(s),
+            })
+            .collect();
+        Ok(heap)
     }
 
     /// Allocated, free and released pages of all heap arenas; `None` when
@@ -597,8 +639,9 @@ impl Heap {
         };
         let page = ((addr.0 >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)) as usize;
         let si = pages.get(page)?.checked_sub(1)? as usize;
-        let s = self.spans.get(si)?;
-        (s.base <= addr && addr < s.end()).then_some(si)
+        let k = self.keys.get(si)?;
+        let pages = addr.0.checked_sub(k.base)? >> PAGE_SHIFT;
+        (pages < u64::from(k.pages)).then_some(si)
     }
 
     /// The allocated object containing `addr` (any interior address).
@@ -609,20 +652,19 @@ impl Heap {
     /// The allocated object containing `addr` with its bounds, from one
     /// span lookup (the hot path of typing).
     pub fn locate(&self, addr: Addr) -> Option<Found> {
-        let si = self.span_index(addr)?;
-        let s = &self.spans[si];
-        let off = addr.0 - s.base.0;
-        let idx = off / s.elemsize.max(1);
-        if idx >= s.nelems {
+        let k = &self.keys[self.span_index(addr)?];
+        let off = addr.0 - k.base;
+        let idx = off / k.elemsize.max(1);
+        if idx >= u64::from(k.nelems) {
             return None;
         }
-        let slot = s.base.0 + idx * s.elemsize;
-        let id = if u64::from(s.object_count) == s.nelems {
+        let slot = k.base + idx * k.elemsize;
+        let id = if k.slot_bits_at == ALL_ALLOCATED {
             // Every slot is allocated (the common case): no search.
-            s.first_object as usize + idx as usize
+            k.first_object as usize + idx as usize
         } else {
             // The slot's bit, and the allocated slots before it in its word.
-            let w = s.slot_bits_at as usize + (idx / 64) as usize;
+            let w = k.slot_bits_at as usize + (idx / 64) as usize;
             let (bits, rank) = (*self.slot_bits.get(w)?, *self.slot_rank.get(w)?);
             let bit = idx % 64;
             if bits >> bit & 1 == 0 {
@@ -630,16 +672,12 @@ impl Heap {
             }
             rank as usize + (bits & ((1u64 << bit) - 1)).count_ones() as usize
         };
-        let header = if self.span_has_headers(s) {
-            MALLOC_HEADER_SIZE
-        } else {
-            0
-        };
+        let header = if k.has_headers { MALLOC_HEADER_SIZE } else { 0 };
         Some(Found {
             id: ObjId(id as u32),
             slot: Addr(slot),
             start: Addr(slot + header),
-            end: Addr(slot + s.elemsize),
+            end: Addr(slot + k.elemsize),
         })
     }
 

@@ -233,6 +233,11 @@ struct Known {
     trie: Option<Option<(TypeRef, TypeRef)>>,
     /// Index into `State::types`, 0 until the type is first assigned.
     interned: u32,
+    /// For a type descriptor: whether an interface holds a value of the type
+    /// in its data word (a pointer-shaped type); `None` when the descriptor
+    /// is unreadable. Kept here so that the parallel walk does not ask the
+    /// shared descriptor cache for every interface value.
+    direct_iface: Option<bool>,
 }
 
 /// What applying a proposal does to an object's record.
@@ -509,6 +514,7 @@ impl State<'_> {
                 layout,
                 interned,
                 trie: Some(trie),
+                ..
             }) => (layout.size, *interned, *trie),
             _ => {
                 let size = self.layout(t, 0).size;
@@ -940,15 +946,17 @@ impl State<'_> {
 
     /// The data word of an interface at `at`, holding `p`, dynamic type `t`.
     fn iface_value(&self, view: &View<'_>, at: Addr, p: Addr, t: Addr, out: &mut Vec<Proposal>) {
-        let Some(rt) = self.t.rtype(t) else { return };
-        if rt.direct_iface {
+        let known = self.known.get(&TypeRef::Rt(t));
+        let direct = match known {
+            Some(k) => k.direct_iface,
+            None => self.t.rtype(t).map(|rt| rt.direct_iface),
+        };
+        match (direct, known) {
+            (None, _) => {}
             // The word is the value itself (a pointer-shaped type).
-            match self.known.get(&TypeRef::Rt(t)) {
-                Some(k) => self.walk_value(view, at, &k.layout, 1, out),
-                None => out.push(Proposal::Walk(at, TypeRef::Rt(t), 1)),
-            }
-        } else {
-            self.propose(out, p, TypeRef::Rt(t), None);
+            (Some(true), Some(k)) => self.walk_value(view, at, &k.layout, 1, out),
+            (Some(true), None) => out.push(Proposal::Walk(at, TypeRef::Rt(t), 1)),
+            (Some(false), _) => self.propose(out, p, TypeRef::Rt(t), None),
         }
     }
 
@@ -1060,12 +1068,17 @@ impl State<'_> {
         } else {
             self.compute_layout(t, depth)
         });
+        let direct_iface = match t {
+            TypeRef::Rt(a) => self.t.rtype(a).map(|rt| rt.direct_iface),
+            _ => None,
+        };
         self.known.insert(
             t,
             Known {
                 layout: l.clone(),
                 trie: None,
                 interned: 0,
+                direct_iface,
             },
         );
         l
