@@ -12,10 +12,11 @@ use crate::NONE;
 ///
 /// Node `d` dominates `v` when every path from the root to `v` passes through
 /// `d`; the immediate dominator is the closest strict dominator. The result
-/// keeps two arrays (8 bytes per node): `idom`, indexed by node, and the
-/// DFS `preorder` of the reachable nodes, in which every node comes after its
+/// keeps two arrays (8 bytes per node): `idom`, indexed by node, and a
+/// `preorder` of the reachable nodes in which every node comes after its
 /// immediate dominator (so reverse preorder is a valid bottom-up order for
-/// dominator-tree sums).
+/// dominator-tree sums): the DFS preorder, then the set-aside leaves (see
+/// [`Dominators::compute`]).
 #[derive(Clone, Debug)]
 pub struct Dominators {
     root: u32,
@@ -31,7 +32,12 @@ impl Dominators {
     ///
     /// The algorithm is Semi-NCA (Georgiadis; the variant LLVM uses) with an
     /// explicit DFS stack and iterative path compression, so chains of
-    /// millions of nodes are fine. It runs in O(e log n) for the semidominator
+    /// millions of nodes are fine. Leaves with a single predecessor (in a
+    /// heap, a third or more of the objects: strings' bytes, byte slices'
+    /// arrays, small structs without pointers) are set aside first: a leaf
+    /// is on no path to another node, and its one predecessor is its
+    /// immediate dominator, so the search and the semidominator pass skip
+    /// them. It runs in O(e log n) for the semidominator
     /// pass plus an NCA pass that is linear on real-world graphs (quadratic
     /// only on contrived ones). It is sequential except for the gathering of
     /// predecessors, which runs on the rayon pool block by block.
@@ -48,6 +54,22 @@ impl Dominators {
         let n = succs.node_count();
         assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
         assert_eq!(n, preds.node_count(), "preds is not succs' transpose");
+
+        // 0. Leaves with one predecessor, set aside (one bit per node).
+        let aside: Vec<u64> = (0..n.div_ceil(64))
+            .into_par_iter()
+            .map(|w| {
+                let mut bits = 0u64;
+                for v in w * 64..(w * 64 + 64).min(n) {
+                    let v32 = v as u32;
+                    if v32 != root && succs.degree(v32) == 0 && preds.degree(v32) == 1 {
+                        bits |= 1 << (v % 64);
+                    }
+                }
+                bits
+            })
+            .collect();
+        let is_aside = |v: u32| aside[v as usize / 64] >> (v % 64) & 1 == 1;
 
         // 1. DFS from the root. `pre` maps node -> preorder number;
         // `vertex` the reverse; `parent` the DFS-tree parent's number.
@@ -71,7 +93,7 @@ impl Dominators {
                 while *cursor < end {
                     let t = targets[to_usize(*cursor)];
                     *cursor += 1;
-                    if pre[t as usize] == NONE {
+                    if !is_aside(t) && pre[t as usize] == NONE {
                         found = Some(t);
                         break;
                     }
@@ -156,6 +178,19 @@ impl Dominators {
         for p in &mut pre {
             if *p != NONE {
                 *p = vertex[idom[*p as usize] as usize];
+            }
+        }
+        // 5. A set-aside leaf is dominated by its predecessor, when reached.
+        for (w, &bits) in aside.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let v = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let u = preds.successors(v as u32)[0];
+                if pre[u as usize] != NONE {
+                    pre[v] = u;
+                    vertex.push(v as u32);
+                }
             }
         }
         vertex.shrink_to_fit();
