@@ -4,6 +4,8 @@
 //! can be saved to an index ([`crate::index`]) and loaded back without
 //! re-analysing the core.
 
+use rayon::prelude::*;
+
 use crate::graph::HeapGraph;
 use crate::heap::ObjId;
 use crate::process::Analysis;
@@ -49,36 +51,31 @@ impl HeapModel {
         let graph = HeapGraph::build(a, progress)?;
         let heap = &a.heap;
         let n = heap.object_count();
-        let mut objects = Objects {
-            slot: Vec::with_capacity(n),
-            size: Vec::with_capacity(n),
-            flags: Vec::with_capacity(n),
-            type_index: a.types.objs.iter().map(|o| o.ty).collect(),
-            count: a.types.objs.iter().map(|o| o.count).collect(),
-        };
-        // Span by span (objects are numbered span after span), so that the
-        // per-span facts are looked up once.
-        for s in &heap.spans {
-            let mut span_flags = 0;
+        // In parallel, object by object (the span of each is one lookup).
+        let flags = |i: usize| {
+            let s = heap.span_of_object(ObjId(i as u32));
+            let mut f = 0;
             if heap.span_has_headers(s) {
-                span_flags |= FLAG_HEADER;
+                f |= FLAG_HEADER;
             }
             if s.noscan() {
-                span_flags |= FLAG_NOSCAN;
+                f |= FLAG_NOSCAN;
             }
-            let first = s.first_object as usize;
-            let ids = first..first + s.object_count as usize;
-            for (&slot, i) in heap.objects[ids.clone()].iter().zip(ids) {
-                objects.slot.push(slot);
-                objects.size.push(s.elemsize);
-                let live = if a.is_live(ObjId(i as u32)) {
-                    FLAG_LIVE
-                } else {
-                    0
-                };
-                objects.flags.push(span_flags | live);
+            if a.is_live(ObjId(i as u32)) {
+                f |= FLAG_LIVE;
             }
-        }
+            f
+        };
+        let objects = Objects {
+            slot: heap.objects.clone(),
+            size: (0..n)
+                .into_par_iter()
+                .map(|i| heap.size(ObjId(i as u32)))
+                .collect(),
+            flags: (0..n).into_par_iter().map(flags).collect(),
+            type_index: a.types.objs.par_iter().map(|o| o.ty).collect(),
+            count: a.types.objs.par_iter().map(|o| o.count).collect(),
+        };
         Ok(HeapModel {
             objects,
             types: a.types.types.clone(),

@@ -276,11 +276,11 @@ impl Dominators {
     }
 
     /// [`Dominators::retained`] with each node's own size from `self_size`
-    /// (called once per reachable node, in node order), so that the caller
-    /// needs no array of sizes.
-    pub fn retained_with(&self, self_size: impl Fn(u32) -> u64) -> Retained {
+    /// (called once per reachable node, from the rayon pool), so that the
+    /// caller needs no array of sizes.
+    pub fn retained_with(&self, self_size: impl Fn(u32) -> u64 + Sync) -> Retained {
         let n = self.node_count();
-        // Own sizes in node order (sequential, unlike the preorder).
+        // Own sizes in node order, in parallel; then the sums, sequential.
         let own = |v: usize| {
             if self.idom[v] == NONE {
                 0
@@ -288,8 +288,8 @@ impl Dominators {
                 self_size(v as u32)
             }
         };
-        let mut bytes: Vec<u64> = (0..n).map(own).collect();
-        let mut objects: Vec<u32> = bytes.iter().map(|&b| u32::from(b > 0)).collect();
+        let mut bytes: Vec<u64> = (0..n).into_par_iter().map(own).collect();
+        let mut objects: Vec<u32> = bytes.par_iter().map(|&b| u32::from(b > 0)).collect();
         // Skip the root (preorder[0]), whose idom is itself.
         for &v in self.preorder.iter().skip(1).rev() {
             let (v, d) = (v as usize, self.idom[v as usize] as usize);
