@@ -4,6 +4,7 @@
 //! core, hand the analysis to a report in `report/`, print one clear line on
 //! error.
 
+mod alloc;
 mod cache;
 mod cli;
 mod report;
@@ -14,6 +15,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: alloc::HugePageAlloc = alloc::HugePageAlloc;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();

@@ -1,0 +1,73 @@
+//! The global allocator: the system's, asking Linux to back large blocks
+//! with transparent huge pages.
+//!
+//! The analysis keeps per-object arrays of hundreds of megabytes on large
+//! cores (types, the graph's rows, the dominator search's state) and walks
+//! them at random; with 4 KiB pages nearly every such access also misses
+//! the TLB. Huge pages made `retained` on a 20M-object core about 10%
+//! faster (measured with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, which does
+//! the same for every mapping glibc makes). Where THP is disabled or the
+//! system is not Linux, nothing changes.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+pub struct HugePageAlloc;
+
+/// Blocks smaller than this are left alone: the system allocator carves
+/// them out of shared heap pages.
+#[cfg(target_os = "linux")]
+const MIN_BLOCK: usize = 8 << 20;
+#[cfg(target_os = "linux")]
+const HUGE_PAGE: usize = 2 << 20;
+
+// SAFETY: every call forwards to `System` with the same arguments; the
+// advice only changes how the kernel backs the block's pages, not their
+// contents or validity.
+unsafe impl GlobalAlloc for HugePageAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged.
+        let p = unsafe { System.alloc(layout) };
+        advise(p, layout.size());
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        advise(p, layout.size());
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged.
+        unsafe { System.dealloc(p, layout) }
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged.
+        let q = unsafe { System.realloc(p, layout, new_size) };
+        advise(q, new_size);
+        q
+    }
+}
+
+/// `MADV_HUGEPAGE` for the whole huge pages inside a large block.
+#[cfg(target_os = "linux")]
+fn advise(p: *mut u8, size: usize) {
+    if p.is_null() || size < MIN_BLOCK {
+        return;
+    }
+    let start = (p as usize).next_multiple_of(HUGE_PAGE);
+    let end = (p as usize + size) / HUGE_PAGE * HUGE_PAGE;
+    if start < end {
+        // SAFETY: the range lies inside the block just allocated; the
+        // advice does not change its contents. A failure (THP disabled)
+        // leaves the pages as they were.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise(_: *mut u8, _: usize) {}
