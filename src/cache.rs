@@ -52,8 +52,8 @@ pub fn model(
     let model = match analysis {
         Some(a) => HeapModel::build(a, &crate::ui::Bar::new()),
         None => {
-            let mut a = crate::cli::analyze(core)?;
-            HeapModel::build(&mut a, &crate::ui::Bar::new())
+            let a = crate::cli::analyze(core)?;
+            HeapModel::from_analysis(a, &crate::ui::Bar::new())
         }
     }
     .context("cannot build the reference graph")?;

@@ -39,6 +39,7 @@ use std::collections::HashMap;
 use gocore::heap::ObjId;
 use gocore::model::{HeapModel, FLAG_NOSCAN};
 use gocore::query::{package_of, Node, StepNamer};
+use gocore::typing::ObjType;
 use gograph::{bfs_parents, DomTree, Visit, NONE};
 
 use super::view::View;
@@ -436,8 +437,7 @@ impl Builder<'_> {
     fn type_id(&mut self, id: ObjId) -> u32 {
         let m = self.m;
         let i = id.index();
-        let t = m.objects.type_index[i];
-        let count = m.objects.count[i];
+        let ObjType { ty: t, count } = m.objects.types[i];
         let key: TypeKey = if t == 0 {
             // Unknown types are named by size, pointer words and noscan.
             (0, count, m.size(id), m.objects.flags[i] & FLAG_NOSCAN)
@@ -487,8 +487,8 @@ impl Builder<'_> {
     fn field(&mut self, namer: &StepNamer<'_>, src: ObjId, offset: u64) -> u32 {
         let i = src.index();
         let key = (
-            self.m.objects.type_index[i],
-            self.m.objects.count[i],
+            self.m.objects.types[i].ty,
+            self.m.objects.types[i].count,
             offset,
         );
         if let Some(&f) = self.fields.get(&key) {

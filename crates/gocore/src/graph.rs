@@ -82,6 +82,8 @@ pub struct References {
     /// Successors of every node (objects, root nodes, super-root); the rows
     /// of garbage objects are empty.
     pub succ: Csr,
+    /// Object nodes come first: `0..n_objects`.
+    pub n_objects: u32,
     pub root_nodes: Vec<RootNode>,
     pub names: Vec<String>,
     pub root_slots: Vec<RootSlot>,
@@ -167,6 +169,7 @@ impl References {
         succ.retain_rows(|v| v >= n_objects_u32 || marks.contains(v));
         let refs = References {
             succ,
+            n_objects: n_objects_u32,
             root_nodes,
             names,
             root_slots,
@@ -210,46 +213,34 @@ fn object_rows(
 
 impl HeapGraph {
     /// Build the graph of the analysed heap and compute its dominators, from
-    /// the analysis' [`References`] (taken from it).
+    /// the analysis' [`References`] (taken from it; extracted anew if they
+    /// were taken before).
     pub fn build(a: &mut Analysis<'_>, progress: &dyn Progress) -> Result<HeapGraph, Error> {
-        let refs = match a.references.take() {
-            Some(refs) => refs,
-            None => {
-                let (refs, _) = References::extract(
-                    &a.heap,
-                    &a.core.loaded.image,
-                    &a.rtypes,
-                    &a.roots,
-                    progress,
-                )?;
-                refs
-            }
-        };
+        let refs = a.take_references(progress)?;
+        let weak = a.weak_edges();
         let heap = &a.heap;
+        HeapGraph::from_references(refs, &weak, |v| heap.size(ObjId(v)), progress)
+    }
+
+    /// The graph of `refs` with its dominators: `weak` are the weak handles'
+    /// `(object, handle)` edges, `object_size` the size of each object node.
+    pub fn from_references(
+        refs: References,
+        weak: &[(u32, u32)],
+        object_size: impl Fn(u32) -> u64 + Sync,
+        progress: &dyn Progress,
+    ) -> Result<HeapGraph, Error> {
         let n = refs.succ.node_count();
+        let n_objects = refs.n_objects;
         let pred = refs.succ.transpose();
-        let weak: Vec<(u32, u32)> = a
-            .roots
-            .weak_refs
-            .iter()
-            .filter_map(|&(h, o)| Some((heap.find_object(o)?.0, heap.find_object(h)?.0)))
-            .collect();
-        let weak_pred = Csr::from_edges(n, &weak).map_err(graph_error)?;
+        let weak_pred = Csr::from_edges(n, weak).map_err(graph_error)?;
 
         progress.phase("computing dominators", None);
         let dom = Dominators::compute(&refs.succ, &pred, refs.super_root);
-        let n_objects = heap.object_count();
-        let retained = dom.retained_with(|v| {
-            let v = v as usize;
-            if v < n_objects {
-                heap.size(ObjId(v as u32))
-            } else {
-                0
-            }
-        });
+        let retained = dom.retained_with(|v| if v < n_objects { object_size(v) } else { 0 });
         let (idom, _) = dom.into_parts();
         Ok(HeapGraph {
-            n_objects: n_objects as u32,
+            n_objects,
             root_nodes: refs.root_nodes,
             names: refs.names,
             root_slots: refs.root_slots,

@@ -22,7 +22,7 @@ use crate::graph::{HeapGraph, RootNode, RootSlot};
 use crate::heap::ObjId;
 use crate::model::{HeapModel, Objects};
 use crate::roots::RootKind;
-use crate::typing::{TypeRef, TypeRef2};
+use crate::typing::{ObjType, TypeRef, TypeRef2};
 use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
@@ -129,8 +129,8 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64s(&o.slot);
     w.u64s(&o.size);
     w.bytes(&o.flags);
-    w.u32s(&o.type_index);
-    w.u32s(&o.count);
+    w.u32s(&o.types.iter().map(|t| t.ty).collect::<Vec<_>>());
+    w.u32s(&o.types.iter().map(|t| t.count).collect::<Vec<_>>());
     w.u64(model.types.len() as u64);
     for t in &model.types {
         let (tag, payload) = encode_type(*t);
@@ -219,25 +219,24 @@ pub fn load(
 }
 
 fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
-    let objects = Objects {
-        slot: r.u64s()?,
-        size: r.u64s()?,
-        flags: r.bytes()?,
-        type_index: r.u32s()?,
-        count: r.u32s()?,
-    };
-    let n = objects.slot.len();
-    if [
-        objects.size.len(),
-        objects.flags.len(),
-        objects.type_index.len(),
-        objects.count.len(),
-    ]
-    .iter()
-    .any(|&l| l != n)
+    let (slot, size, flags) = (r.u64s()?, r.u64s()?, r.bytes()?);
+    let (type_index, count) = (r.u32s()?, r.u32s()?);
+    let n = slot.len();
+    if [size.len(), flags.len(), type_index.len(), count.len()]
+        .iter()
+        .any(|&l| l != n)
     {
         return None;
     }
+    let types = (type_index.into_iter().zip(count))
+        .map(|(ty, count)| ObjType { ty, count })
+        .collect();
+    let objects = Objects {
+        slot,
+        size,
+        flags,
+        types,
+    };
     let n_types = r.len(9)?;
     let mut types = Vec::with_capacity(n_types);
     for _ in 0..n_types {
@@ -246,11 +245,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         types.push(decode_type(tag, payload, dwarf)?);
     }
     let type_names = r.strs()?;
-    if type_names.len() != types.len()
-        || objects
-            .type_index
-            .iter()
-            .any(|&t| t as usize >= types.len())
+    if type_names.len() != types.len() || objects.types.iter().any(|t| t.ty as usize >= types.len())
     {
         return None;
     }

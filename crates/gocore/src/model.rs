@@ -10,7 +10,7 @@ use crate::graph::HeapGraph;
 use crate::heap::ObjId;
 use crate::process::Analysis;
 use crate::progress::Progress;
-use crate::typing::{self, TypeRef};
+use crate::typing::{self, ObjType, TypeRef};
 use crate::Addr;
 
 /// Per-object flag: the object starts with a malloc header (Go 1.22+).
@@ -28,11 +28,10 @@ pub struct Objects {
     /// Bytes the object occupies (its slot size).
     pub size: Vec<u64>,
     pub flags: Vec<u8>,
-    /// Index into [`HeapModel::types`]; 0 is "unknown".
-    pub type_index: Vec<u32>,
-    /// Array length of a backing array, or 0 for a single value; pointer
-    /// words of an untyped object.
-    pub count: Vec<u32>,
+    /// Index into [`HeapModel::types`] (0 is "unknown"), and the array
+    /// length of a backing array, or 0 for a single value; pointer words of
+    /// an untyped object.
+    pub types: Vec<ObjType>,
 }
 
 /// The analysed heap.
@@ -46,40 +45,42 @@ pub struct HeapModel {
 }
 
 impl HeapModel {
-    /// Collect the analysis' results and build the reference graph.
+    /// Collect the analysis' results and build the reference graph; the
+    /// analysis stays usable (its arrays are copied).
     pub fn build(a: &mut Analysis<'_>, progress: &dyn Progress) -> Result<HeapModel, crate::Error> {
         let graph = HeapGraph::build(a, progress)?;
-        let heap = &a.heap;
-        let n = heap.object_count();
-        // In parallel, object by object (the span of each is one lookup).
-        let flags = |i: usize| {
-            let s = heap.span_of_object(ObjId(i as u32));
-            let mut f = 0;
-            if heap.span_has_headers(s) {
-                f |= FLAG_HEADER;
-            }
-            if s.noscan() {
-                f |= FLAG_NOSCAN;
-            }
-            if a.is_live(ObjId(i as u32)) {
-                f |= FLAG_LIVE;
-            }
-            f
-        };
-        let objects = Objects {
-            slot: heap.objects.clone(),
-            size: (0..n)
-                .into_par_iter()
-                .map(|i| heap.size(ObjId(i as u32)))
-                .collect(),
-            flags: (0..n).into_par_iter().map(flags).collect(),
-            type_index: a.types.objs.par_iter().map(|o| o.ty).collect(),
-            count: a.types.objs.par_iter().map(|o| o.count).collect(),
-        };
+        let (slot, types) = (a.heap.objects.clone(), a.types.objs.clone());
         Ok(HeapModel {
-            objects,
+            objects: objects(a, slot, types),
             types: a.types.types.clone(),
             type_names: a.types.names.clone(),
+            graph,
+        })
+    }
+
+    /// [`HeapModel::build`] from an analysis no longer needed: its arrays
+    /// move into the model, and the rest is freed before the graph's
+    /// arrays are allocated.
+    pub fn from_analysis(
+        mut a: Analysis<'_>,
+        progress: &dyn Progress,
+    ) -> Result<HeapModel, crate::Error> {
+        let refs = a.take_references(progress)?;
+        let weak = a.weak_edges();
+        let slot = std::mem::take(&mut a.heap.objects);
+        let types = std::mem::take(&mut a.types.objs);
+        let objects = objects(&a, slot, types);
+        let (types, type_names) = (
+            std::mem::take(&mut a.types.types),
+            std::mem::take(&mut a.types.names),
+        );
+        drop(a);
+        let size = |v: u32| objects.size[v as usize];
+        let graph = HeapGraph::from_references(refs, &weak, size, progress)?;
+        Ok(HeapModel {
+            objects,
+            types,
+            type_names,
             graph,
         })
     }
@@ -127,21 +128,53 @@ impl HeapModel {
     }
 
     pub fn type_of(&self, id: ObjId) -> Option<TypeRef> {
-        self.types[self.objects.type_index[id.index()] as usize]
+        self.types[self.objects.types[id.index()].ty as usize]
     }
 
     pub fn array_count(&self, id: ObjId) -> u32 {
-        self.objects.count[id.index()]
+        self.objects.types[id.index()].count
     }
 
     /// The type as Go prints it with `%T`; backing arrays as `[N]T`.
     pub fn display_name(&self, id: ObjId) -> String {
-        let t = self.objects.type_index[id.index()] as usize;
+        let o = self.objects.types[id.index()];
+        let t = o.ty as usize;
         typing::display_name(
             (t != 0).then(|| self.type_names[t].as_str()),
-            self.objects.count[id.index()],
+            o.count,
             self.size(id),
             self.flag(id, FLAG_NOSCAN),
         )
+    }
+}
+
+/// The model's object arrays: `slot` and `types` as given (the analysis'
+/// own, or copies), sizes and flags from the spans, in parallel.
+fn objects(a: &Analysis<'_>, slot: Vec<u64>, types: Vec<ObjType>) -> Objects {
+    let heap = &a.heap;
+    // Not `heap.object_count()`: the heap's slots may have moved to `slot`.
+    let n = slot.len();
+    let flags = |i: usize| {
+        let s = heap.span_of_object(ObjId(i as u32));
+        let mut f = 0;
+        if heap.span_has_headers(s) {
+            f |= FLAG_HEADER;
+        }
+        if s.noscan() {
+            f |= FLAG_NOSCAN;
+        }
+        if a.is_live(ObjId(i as u32)) {
+            f |= FLAG_LIVE;
+        }
+        f
+    };
+    Objects {
+        slot,
+        size: (0..n)
+            .into_par_iter()
+            .map(|i| heap.size(ObjId(i as u32)))
+            .collect(),
+        flags: (0..n).into_par_iter().map(flags).collect(),
+        types,
     }
 }

@@ -381,6 +381,30 @@ impl Analysis<'_> {
         self.marks.contains(id.0)
     }
 
+    /// The analysis' [`References`], taken from it; extracted anew when
+    /// they were taken before.
+    pub fn take_references(&mut self, progress: &dyn Progress) -> Result<References, Error> {
+        match self.references.take() {
+            Some(refs) => Ok(refs),
+            None => References::extract(
+                &self.heap,
+                &self.core.loaded.image,
+                &self.rtypes,
+                &self.roots,
+                progress,
+            )
+            .map(|(refs, _)| refs),
+        }
+    }
+
+    /// Weak handles as `(object, handle)` node pairs.
+    pub fn weak_edges(&self) -> Vec<(u32, u32)> {
+        let heap = &self.heap;
+        (self.roots.weak_refs.iter())
+            .filter_map(|&(h, o)| Some((heap.find_object(o)?.0, heap.find_object(h)?.0)))
+            .collect()
+    }
+
     pub fn root_kind_counts(&self) -> Vec<(RootKind, usize)> {
         let mut counts = std::collections::BTreeMap::new();
         for r in &self.roots.roots {

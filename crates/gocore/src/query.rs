@@ -186,10 +186,10 @@ impl HeapModel {
 type Grouping = fn(&HeapModel, ObjId) -> Option<String>;
 
 fn type_group(m: &HeapModel, id: ObjId) -> Option<String> {
-    let t = m.objects.type_index[id.index()] as usize;
+    let t = m.objects.types[id.index()].ty as usize;
     let name = if t == 0 {
         m.display_name(id)
-    } else if m.objects.count[id.index()] > 0 {
+    } else if m.objects.types[id.index()].count > 0 {
         format!("[…]{}", m.type_names[t])
     } else {
         m.type_names[t].clone()
@@ -198,7 +198,7 @@ fn type_group(m: &HeapModel, id: ObjId) -> Option<String> {
 }
 
 fn package_group(m: &HeapModel, id: ObjId) -> Option<String> {
-    let t = m.objects.type_index[id.index()] as usize;
+    let t = m.objects.types[id.index()].ty as usize;
     (t != 0).then(|| package_of(&m.type_names[t]).to_string())
 }
 
@@ -220,8 +220,8 @@ impl HeapModel {
             if !self.is_live(id) || g.idom[i as usize] == NONE {
                 continue;
             }
-            let t = self.objects.type_index[i as usize];
-            let memo_key = 2 * t as usize + usize::from(self.objects.count[i as usize] > 0);
+            let t = self.objects.types[i as usize].ty;
+            let memo_key = 2 * t as usize + usize::from(self.objects.types[i as usize].count > 0);
             let key = if t == 0 {
                 // Unknown types are named by size: no memo.
                 group(self, id).map(|name| {
