@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use gograph::{Chunk, Csr, Dominators, NodeSet, Retained};
+use gograph::{Chunk, Csr, Dominators, NodeSet, Retained, SparseRows};
 use gotypes::rtype::TypeReader;
 use rayon::prelude::*;
 
@@ -62,8 +62,8 @@ pub struct HeapGraph {
     pub succ: Csr,
     pub pred: Csr,
     /// Weak references, as predecessor lists: row `v` lists the weak handles
-    /// that refer to object `v`.
-    pub weak_pred: Csr,
+    /// that refer to object `v` (few rows: stored sparsely).
+    pub weak_pred: SparseRows,
     pub idom: Vec<u32>,
     pub retained: Retained,
 }
@@ -233,7 +233,7 @@ impl HeapGraph {
         let n = refs.succ.node_count();
         let n_objects = refs.n_objects;
         let pred = refs.succ.transpose();
-        let weak_pred = Csr::from_edges(n, weak).map_err(graph_error)?;
+        let weak_pred = SparseRows::from_edges(n, weak).map_err(graph_error)?;
 
         progress.phase("computing dominators", None);
         let dom = Dominators::compute(&refs.succ, &pred, refs.super_root);

@@ -15,7 +15,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use gograph::{Csr, Retained};
+use gograph::{Csr, Retained, SparseRows};
 use gotypes::dwarf::DwarfInfo;
 
 use crate::graph::{HeapGraph, RootNode, RootSlot};
@@ -27,7 +27,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -160,8 +160,10 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u32s(g.succ.targets());
     w.u64s(g.pred.offsets());
     w.u32s(g.pred.targets());
-    w.u64s(g.weak_pred.offsets());
-    w.u32s(g.weak_pred.targets());
+    let (weak_nodes, weak_offsets, weak_targets) = g.weak_pred.parts();
+    w.u32s(weak_nodes);
+    w.u64s(weak_offsets);
+    w.u32s(weak_targets);
     w.u32s(&g.idom);
     w.u64s(&g.retained.bytes);
     w.u32s(&g.retained.objects);
@@ -279,13 +281,14 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
     }
     let succ = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
     let pred = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
-    let weak_pred = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
+    let (weak_nodes, weak_offsets, weak_targets) = (r.u32s()?, r.u64s()?, r.u32s()?);
     let idom = r.u32s()?;
     let retained = Retained {
         bytes: r.u64s()?,
         objects: r.u32s()?,
     };
     let nodes = n_objects as usize + n_roots + 1;
+    let weak_pred = SparseRows::from_parts(nodes, weak_nodes, weak_offsets, weak_targets).ok()?;
     let names_ok = root_nodes.iter().all(|rn| {
         (rn.name as usize) < names.len() && rn.function.is_none_or(|f| (f as usize) < names.len())
     });
@@ -296,7 +299,6 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         || succ.node_count() != nodes
         || pred.node_count() != nodes
         || pred.edge_count() != succ.edge_count()
-        || weak_pred.node_count() != nodes
         || idom.len() != nodes
         || idom
             .iter()

@@ -7,7 +7,7 @@
 //! reading the referring object and asking [`Describer`] what lives at the
 //! offset of the pointer.
 
-use gograph::{shortest_paths_to, DomTree, KeyTotals, NONE};
+use gograph::{shortest_paths_to, Adjacency, DomTree, KeyTotals, NONE};
 use gotypes::Memory;
 
 use crate::describe::Describer;
@@ -480,7 +480,7 @@ impl StepNamer<'_> {
     pub fn paths_to_root(&self, target: ObjId, max: usize, include_weak: bool) -> Vec<RootPath> {
         let m = self.model;
         let g = &m.graph;
-        let extra = include_weak.then_some(&g.weak_pred);
+        let extra = include_weak.then_some(&g.weak_pred as &dyn Adjacency);
         let paths = shortest_paths_to(&g.pred, target.0, |v| m.is_root_node(v), max, extra);
         paths
             .into_iter()

@@ -366,3 +366,122 @@ pub(crate) fn to_usize(x: u64) -> usize {
     debug_assert!(usize::try_from(x).is_ok());
     x as usize
 }
+
+/// What a search needs of a graph: its node count and each node's row.
+pub trait Adjacency {
+    fn node_count(&self) -> usize;
+    fn successors(&self, v: u32) -> &[u32];
+}
+
+impl Adjacency for Csr {
+    fn node_count(&self) -> usize {
+        Csr::node_count(self)
+    }
+    fn successors(&self, v: u32) -> &[u32] {
+        Csr::successors(self, v)
+    }
+}
+
+/// A graph of few edges over many nodes (weak references in a heap): only
+/// the non-empty rows are stored, so memory is per edge, not per node.
+/// Rows are found by binary search over their nodes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SparseRows {
+    n: usize,
+    /// The nodes with a row, ascending.
+    nodes: Vec<u32>,
+    /// Row `k` (of `nodes[k]`) is `targets[offsets[k]..offsets[k + 1]]`.
+    offsets: Vec<u64>,
+    targets: Vec<u32>,
+}
+
+impl SparseRows {
+    /// Builds a graph with `n` nodes from `(source, target)` pairs; each row
+    /// keeps the pairs' order.
+    pub fn from_edges(n: usize, edges: &[(u32, u32)]) -> Result<SparseRows, CsrError> {
+        check_node_count(n)?;
+        for &(s, t) in edges {
+            for id in [s, t] {
+                if id as usize >= n {
+                    return Err(CsrError::TargetOutOfRange { target: id, n });
+                }
+            }
+        }
+        let mut sorted = edges.to_vec();
+        sorted.sort_by_key(|&(s, _)| s); // stable: rows keep the pairs' order
+        let mut rows = SparseRows {
+            n,
+            offsets: vec![0],
+            ..SparseRows::default()
+        };
+        for (s, t) in sorted {
+            if rows.nodes.last() != Some(&s) {
+                rows.nodes.push(s);
+                rows.offsets.push(rows.targets.len() as u64);
+            }
+            rows.targets.push(t);
+            *rows.offsets.last_mut().expect("pushed above") = rows.targets.len() as u64;
+        }
+        Ok(rows)
+    }
+
+    /// Wraps raw arrays after checking them: `nodes` ascending and below
+    /// `n`, `offsets` one longer, non-decreasing from 0 to `targets.len()`,
+    /// every target below `n`.
+    pub fn from_parts(
+        n: usize,
+        nodes: Vec<u32>,
+        offsets: Vec<u64>,
+        targets: Vec<u32>,
+    ) -> Result<SparseRows, CsrError> {
+        check_node_count(n)?;
+        let ascending = nodes.windows(2).all(|w| w[0] < w[1]);
+        let ordered = offsets.windows(2).all(|w| w[0] <= w[1]);
+        if offsets.len() != nodes.len() + 1
+            || offsets[0] != 0
+            || offsets.last() != Some(&(targets.len() as u64))
+            || !ascending
+            || !ordered
+            || nodes.last().is_some_and(|&v| v as usize >= n)
+        {
+            return Err(CsrError::BadOffsets);
+        }
+        check_targets(&targets, n)?;
+        Ok(SparseRows {
+            n,
+            nodes,
+            offsets,
+            targets,
+        })
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.n
+    }
+
+    pub fn edge_count(&self) -> u64 {
+        self.targets.len() as u64
+    }
+
+    /// The successors of `v` (empty for most nodes).
+    pub fn successors(&self, v: u32) -> &[u32] {
+        match self.nodes.binary_search(&v) {
+            Ok(k) => &self.targets[to_usize(self.offsets[k])..to_usize(self.offsets[k + 1])],
+            Err(_) => &[],
+        }
+    }
+
+    /// `(nodes, offsets, targets)`, for [`SparseRows::from_parts`].
+    pub fn parts(&self) -> (&[u32], &[u64], &[u32]) {
+        (&self.nodes, &self.offsets, &self.targets)
+    }
+}
+
+impl Adjacency for SparseRows {
+    fn node_count(&self) -> usize {
+        self.n
+    }
+    fn successors(&self, v: u32) -> &[u32] {
+        SparseRows::successors(self, v)
+    }
+}

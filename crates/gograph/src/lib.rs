@@ -46,7 +46,7 @@ pub mod domtree;
 pub mod paths;
 pub mod reach;
 
-pub use csr::{Chunk, Csr, CsrError};
+pub use csr::{Adjacency, Chunk, Csr, CsrError, SparseRows};
 pub use dominators::{Dominators, DominatorsOf, Retained};
 pub use domtree::{DomTree, KeyTotals, Visit, Walk};
 pub use paths::{bfs_depths, bfs_parents, shortest_paths_to, Path};

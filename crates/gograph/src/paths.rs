@@ -3,7 +3,7 @@
 //! every node from a root, and [`bfs_parents`] the shortest-path tree from a
 //! root.
 
-use crate::csr::Csr;
+use crate::csr::{Adjacency, Csr};
 use crate::NONE;
 
 /// A path from a source node to the target of [`shortest_paths_to`].
@@ -41,7 +41,7 @@ pub fn shortest_paths_to(
     target: u32,
     is_source: impl Fn(u32) -> bool,
     max_sources: usize,
-    extra_preds: Option<&Csr>,
+    extra_preds: Option<&dyn Adjacency>,
 ) -> Vec<Path> {
     let n = preds.node_count();
     assert!(
@@ -75,7 +75,9 @@ pub fn shortest_paths_to(
     let mut head = 0;
     'search: while let Some(&v) = queue.get(head) {
         head += 1;
-        for (graph, is_extra) in [(Some(preds), false), (extra_preds, true)] {
+        let graphs: [(Option<&dyn Adjacency>, bool); 2] =
+            [(Some(preds), false), (extra_preds, true)];
+        for (graph, is_extra) in graphs {
             let Some(graph) = graph else { continue };
             for &u in graph.successors(v) {
                 let slot = &mut next[u as usize];

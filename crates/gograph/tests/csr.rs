@@ -4,7 +4,7 @@
 mod common;
 
 use common::{arb_graph, XorShift};
-use gograph::{Chunk, Csr, CsrError};
+use gograph::{Chunk, Csr, CsrError, SparseRows};
 use proptest::prelude::*;
 
 /// The graph as sorted (source, target) pairs.
@@ -176,6 +176,26 @@ proptest! {
         let kept: Vec<(u32, u32)> = edges.iter().copied().filter(|&(s, _)| keep(s)).collect();
         prop_assert_eq!(&g, &Csr::from_edges(n, &kept).unwrap());
         prop_assert_eq!(g.edge_count(), kept.len() as u64);
+    }
+
+    #[test]
+    fn sparse_rows_are_the_csr_rows((n, edges) in arb_graph(100)) {
+        let g = Csr::from_edges(n, &edges).unwrap();
+        let sparse = SparseRows::from_edges(n, &edges).unwrap();
+        prop_assert_eq!(sparse.node_count(), n);
+        prop_assert_eq!(sparse.edge_count(), g.edge_count());
+        for v in 0..n as u32 {
+            prop_assert_eq!(sparse.successors(v), g.successors(v));
+        }
+        let (nodes, offsets, targets) = sparse.parts();
+        let again = SparseRows::from_parts(n, nodes.to_vec(), offsets.to_vec(), targets.to_vec());
+        prop_assert_eq!(again.as_ref(), Ok(&sparse));
+        if !nodes.is_empty() {
+            let mut bad = offsets.to_vec();
+            bad[0] = 1;
+            prop_assert!(SparseRows::from_parts(n, nodes.to_vec(), bad, targets.to_vec()).is_err());
+            prop_assert!(SparseRows::from_parts(nodes[nodes.len() - 1] as usize, nodes.to_vec(), offsets.to_vec(), targets.to_vec()).is_err());
+        }
     }
 
     #[test]
