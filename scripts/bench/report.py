@@ -17,7 +17,7 @@ import re
 import statistics
 import sys
 
-TIMING = re.compile(r"^gorefs: timing: (.+): ([0-9.]+) s$")
+TIMING = re.compile(r"^gorefs: timing: (.+?): ([0-9.]+) s\b")
 
 ROWS = [
     # key, label, command (CORE, EXE, ADDR stand for the files)
@@ -405,7 +405,7 @@ the tools run one after another, and the order rotates between rounds. The
 cores and binaries are in the page cache (they were just written or read), so
 this measures analysis, not disk reads. gorefs prints JSON (the table output
 costs the same analysis). "retained" (`--no-index`) is the full analysis:
-load, heap, goroutines, roots, marking, typing, reference graph, dominators,
+load, heap, goroutines, roots, typing, references and marking, dominators,
 retained sizes; it is the baseline of the ratios. "path-to-root (indexed)" is
 a later query on a core whose index `gorefs retained` wrote (it loads the
 index from `$GOREFS_CACHE_DIR` and answers); "writing the index" is `gorefs

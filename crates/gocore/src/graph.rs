@@ -1,5 +1,5 @@
-//! The reference graph of the live heap, its roots as named nodes, and the
-//! dominator tree over it: who keeps what alive, and how much.
+//! The reference graph of the heap, its roots as named nodes, liveness, and
+//! the dominator tree over it: who keeps what alive, and how much.
 //!
 //! Node numbering (all `u32`, see [`gograph`]):
 //! - `0..n_objects`: heap objects, by [`ObjId`] (address order);
@@ -9,8 +9,9 @@
 //!   goroutine dominates what only its stack keeps alive;
 //! - last, the super-root, pointing to every top-level root node.
 //!
-//! Edges are the pointers the GC follows (the same pointer bits marking
-//! uses), so reachability from the super-root is exactly liveness. Field
+//! Edges are the pointers the GC follows (its own pointer bits), read by
+//! [`References::extract`] during the analysis; marking is the search from
+//! the super-root over them, so liveness is exactly reachability. Field
 //! names are not stored: a query names the few edges it prints by reading
 //! the source object ([`crate::describe`]). Weak references (weak handles)
 //! are kept apart and never count as retention.

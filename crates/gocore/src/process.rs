@@ -3,7 +3,8 @@
 //! [`Core::open`] loads the files and everything static about the binary
 //! (DWARF, module data, pclntab, struct layouts, the version's behaviour);
 //! [`Core::analyze`] reads the dynamic state (spans, goroutines, roots),
-//! marks live objects and types them. Reports are built on [`Analysis`].
+//! types the objects, reads their references and marks live objects on
+//! them. Reports are built on [`Analysis`].
 
 use std::path::Path;
 

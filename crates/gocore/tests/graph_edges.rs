@@ -2,18 +2,19 @@
 //! follows: for every live object of every test core, its successors are the
 //! other objects its pointer words point into (checked against a plain walk
 //! of `Heap::for_each_pointer`; an edge may repeat), and its predecessors
-//! mirror them.
+//! mirror them. Liveness, marked on that graph, is what a scan from the
+//! roots through the same pointers reaches.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gocore::graph::HeapGraph;
 use gocore::heap::ObjId;
 use gocore::process::Core;
 use gocore::progress::NoProgress;
 
-#[test]
-fn object_edges_are_the_gc_pointers() {
+/// Every test core with its binary, opened.
+fn test_cores() -> impl Iterator<Item = (PathBuf, Core)> {
     let cores = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cores");
     let mut dirs: Vec<_> = std::fs::read_dir(&cores)
         .unwrap()
@@ -22,8 +23,15 @@ fn object_edges_are_the_gc_pointers() {
         .collect();
     dirs.sort();
     assert!(dirs.len() >= 7);
-    for dir in dirs {
+    dirs.into_iter().map(|dir| {
         let core = Core::open(&dir.join("core.zst"), Some(&dir.join("heapzoo.zst"))).unwrap();
+        (dir, core)
+    })
+}
+
+#[test]
+fn object_edges_are_the_gc_pointers() {
+    for (dir, core) in test_cores() {
         let mut a = core.analyze().unwrap();
         let g = HeapGraph::build(&mut a, &NoProgress).unwrap();
         // Built again, from the references extracted anew: the same graph.
@@ -59,16 +67,7 @@ fn object_edges_are_the_gc_pointers() {
 /// GC's pointers reaches, on every test core.
 #[test]
 fn marks_are_what_the_roots_reach() {
-    let cores = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cores");
-    let mut dirs: Vec<_> = std::fs::read_dir(&cores)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("heapzoo.zst").exists())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 7);
-    for dir in dirs {
-        let core = Core::open(&dir.join("core.zst"), Some(&dir.join("heapzoo.zst"))).unwrap();
+    for (dir, core) in test_cores() {
         let a = core.analyze().unwrap();
         let heap = &a.heap;
         let mut seen = vec![false; heap.object_count()];
