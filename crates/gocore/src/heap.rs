@@ -103,6 +103,17 @@ pub enum PtrMetadata {
     AllocHeaders { green_tea: bool },
 }
 
+impl PtrMetadata {
+    /// Whether the objects of span `s` start with a malloc header (Go 1.22+:
+    /// pointerful small objects above 512 B).
+    fn has_headers(self, s: &Span) -> bool {
+        matches!(self, PtrMetadata::AllocHeaders { .. })
+            && !s.noscan()
+            && !s.is_large()
+            && s.elemsize > MAX_HEAP_BITS_IN_SPAN
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanState {
     InUse,
@@ -129,9 +140,6 @@ pub struct Span {
     /// Index of this span's first allocated object in [`Heap::objects`].
     pub first_object: u64,
     pub object_count: u32,
-    /// Where this span's allocation bits start in `Heap::slot_bits`, when
-    /// some of its slots are free.
-    slot_bits_at: u32,
 }
 
 impl Span {
@@ -248,7 +256,7 @@ pub struct Heap {
     /// Index into `spans` of each object's span.
     pub object_span: Vec<u32>,
     /// Which slots are allocated, one bit per slot, for the spans with free
-    /// slots (`Span::slot_bits_at`), so that finding an object by address
+    /// slots (`SpanKey::slot_bits_at`), so that finding an object by address
     /// is a rank query instead of a binary search over `objects`.
     slot_bits: Vec<u64>,
     /// For each word of `slot_bits`, the id of the first object it marks.
@@ -452,6 +460,7 @@ impl Heap {
         let mut object_span = Vec::new();
         let mut slot_bits = Vec::new();
         let mut slot_rank = Vec::new();
+        let mut keys = Vec::with_capacity(spans.len());
         let mut alloc = vec![0u8; (MAX_OBJS_PER_SPAN / 8) as usize];
         let mut words = [0u64; (MAX_OBJS_PER_SPAN / 64) as usize];
         for (si, s) in spans.iter_mut().enumerate() {
@@ -477,11 +486,12 @@ impl Heap {
                 skipped += 1;
             }
             s.object_count = count;
+            let mut slot_bits_at = ALL_ALLOCATED;
             if u64::from(count) != n {
                 // At most one word per 64 slots of in-use spans, which are
                 // bounded by MAX_HEAP_PAGES: the index fits u32. Ranks are
                 // object ids, checked to fit u32 below.
-                s.slot_bits_at = slot_bits.len() as u32;
+                slot_bits_at = slot_bits.len() as u32;
                 let mut rank = s.first_object;
                 for &w in &words[..nwords] {
                     slot_bits.push(w);
@@ -489,6 +499,15 @@ impl Heap {
                     rank += u64::from(w.count_ones());
                 }
             }
+            keys.push(SpanKey {
+                base: s.base.0,
+                elemsize: s.elemsize,
+                pages: u32::try_from(s.npages).unwrap_or(u32::MAX),
+                first_object: s.first_object as u32,
+                slot_bits_at,
+                nelems: s.nelems as u16,
+                has_headers: meta.has_headers(s),
+            });
         }
         if objects.len() as u64 > u32::MAX as u64 {
             return Err(Error::Unsupported(format!(
@@ -497,7 +516,7 @@ impl Heap {
             )));
         }
         let page_spans = page_table(&spans);
-        let mut heap = Heap {
+        Ok(Heap {
             layout,
             meta,
             spans,
@@ -508,28 +527,10 @@ impl Heap {
             slot_rank,
             skipped_spans: skipped,
             page_spans,
-            keys: Vec::new(),
+            keys,
             on_demand_masks,
             masks: MaskCache::default(),
-        };
-        heap.keys = heap
-            .spans
-            .iter()
-            .map(|s| SpanKey {
-                base: s.base.0,
-                elemsize: s.elemsize,
-                pages: u32::try_from(s.npages).unwrap_or(u32::MAX),
-                first_object: s.first_object as u32,
-                slot_bits_at: if u64::from(s.object_count) == s.nelems {
-                    ALL_ALLOCATED
-                } else {
-                    s.slot_bits_at
-                },
-                nelems: s.nelems as u16,
-                has_headers: heap.span_has_headers(s),
-            })
-            .collect();
-        Ok(heap)
+        })
     }
 
     /// Allocated, free and released pages of all heap arenas; `None` when
@@ -613,10 +614,7 @@ impl Heap {
 
     /// Whether the objects of span `s` start with a malloc header.
     pub fn span_has_headers(&self, s: &Span) -> bool {
-        matches!(self.meta, PtrMetadata::AllocHeaders { .. })
-            && !s.noscan()
-            && !s.is_large()
-            && s.elemsize > MAX_HEAP_BITS_IN_SPAN
+        self.meta.has_headers(s)
     }
 
     /// The address Go code would print for the object with `%p`.
@@ -860,7 +858,7 @@ fn heap_bits_base(s: &Span, green_tea: bool) -> Addr {
 }
 
 /// The word at `at` from `bytes`, which start at `base`, if it lies there.
-fn read_in(bytes: Option<&[u8]>, base: Addr, at: Addr) -> Option<u64> {
+pub(crate) fn read_in(bytes: Option<&[u8]>, base: Addr, at: Addr) -> Option<u64> {
     let off = usize::try_from(at.0.checked_sub(base.0)?).ok()?;
     let b = bytes?.get(off..off.checked_add(8)?)?;
     Some(u64::from_le_bytes(b.try_into().ok()?))
@@ -934,6 +932,5 @@ fn decode_span(l: &HeapLayout, addr: Addr, raw: &[u8]) -> Option<Span> {
         freeindex: read_field(raw, l.span_freeindex.0, l.span_freeindex.1),
         first_object: 0,
         object_count: 0,
-        slot_bits_at: 0,
     })
 }

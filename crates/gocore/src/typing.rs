@@ -20,7 +20,7 @@ use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, StructField, TypeReader
 use gotypes::{Addr, Memory};
 use rayon::prelude::*;
 
-use crate::heap::{Found, Heap, ObjId, MALLOC_HEADER_SIZE};
+use crate::heap::{read_in, Found, Heap, ObjId, MALLOC_HEADER_SIZE};
 
 /// A type from either source, or a runtime structure with no Go type of its
 /// own (map directories and tables, closure contexts, string bytes).
@@ -228,7 +228,7 @@ const FIXED: u32 = u32::MAX;
 struct Known {
     layout: Arc<Layout>,
     /// `node[K,V]` → its `(entry[K,V], indirect[K,V])` (see
-    /// [`State::trie_node`]); `None` until asked, then `Some(None)` for every
+    /// [`State::trie_siblings`]); `None` until asked, then `Some(None)` for every
     /// other type.
     trie: Option<Option<(TypeRef, TypeRef)>>,
     /// Index into `State::types`, 0 until the type is first assigned.
@@ -276,14 +276,7 @@ impl<'a> View<'a> {
     }
 
     fn read_u64(&self, at: Addr) -> Option<u64> {
-        let bytes =
-            at.0.checked_sub(self.base)
-                .and_then(|off| usize::try_from(off).ok())
-                .and_then(|off| self.data.get(off..off.checked_add(8)?));
-        match bytes {
-            Some(b) => Some(u64::from_le_bytes(b.try_into().ok()?)),
-            None => self.mem.read_u64(at).ok(),
-        }
+        read_in(Some(self.data), Addr(self.base), at).or_else(|| self.mem.read_u64(at).ok())
     }
 
     fn read_ptr(&self, at: Addr) -> Option<Addr> {
@@ -506,7 +499,7 @@ impl State<'_> {
     }
 
     /// What [`State::assign_found`] needs of `t` for a pointer `p`: the
-    /// concrete type (see [`State::trie_node`]), its size and its index in
+    /// concrete type (see [`State::trie_siblings`]), its size and its index in
     /// `types` (0 if not interned yet). One map lookup in the common case.
     fn facts(&mut self, p: Addr, t: TypeRef) -> (TypeRef, u64, u32) {
         let (size, interned, trie) = match self.known.get(&t) {
@@ -754,7 +747,7 @@ impl State<'_> {
             TypeRef::MapTable(m) => self.walk_map_table(start, m, out),
             TypeRef::ChanHeader(c) => self.walk_chan(id, start, c, out),
             _ => {
-                // Laid out before the round (see `Typer::run`).
+                // Laid out when the unit was made (see `State::next_slice`).
                 let Some(Known { layout, .. }) = self.known.get(&t) else {
                     return;
                 };
@@ -784,10 +777,9 @@ impl State<'_> {
 
     /// The object containing `p`, proposed to hold a `t` (or `count` of
     /// them). Found here, in the parallel walk, so that applying the
-    /// proposals (sequential) does not look objects up.
-    /// Proposals that can change nothing (half of them on a large heap: an
-    /// object is reached through many pointers) are dropped here, in
-    /// parallel, so that the sequential apply does not see them.
+    /// proposals (sequential) does not look objects up; for the same
+    /// reason, proposals that can change nothing (half of them on a large
+    /// heap: an object is reached through many pointers) are dropped here.
     fn propose(&self, out: &mut Vec<Proposal>, p: Addr, t: TypeRef, count: Option<u64>) {
         let Some(found) = self.heap.locate(p) else {
             return;
