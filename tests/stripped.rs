@@ -4,7 +4,7 @@
 //! full analysis.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -124,12 +124,17 @@ fn stripped_binaries_are_analysed_on_every_release() {
     }
 }
 
+/// The first test variant that has `file`.
+fn first_variant_with(file: &str) -> PathBuf {
+    variants()
+        .into_iter()
+        .find(|v| v.join(file).exists())
+        .unwrap_or_else(|| panic!("no test variant has {file}"))
+}
+
 #[test]
 fn a_binary_without_dwarf_names_globals_by_symbol() {
-    let v = variants()
-        .into_iter()
-        .find(|v| v.join("heapzoo-nodwarf.zst").exists())
-        .expect("a heapzoo-nodwarf test binary");
+    let v = first_variant_with("heapzoo-nodwarf.zst");
     let t = truth(&v);
     let (p, err) = run(
         "path-to-root",
@@ -195,10 +200,7 @@ fn debug_file_stands_in_for_a_stripped_binary() {
 /// last core is reopened with the debug file it was analysed with.
 #[test]
 fn the_index_knows_whether_a_debug_file_was_used() {
-    let v = variants()
-        .into_iter()
-        .find(|v| v.join("heapzoo.debug.zst").exists())
-        .expect("a debug file");
+    let v = first_variant_with("heapzoo.debug.zst");
     let cache = tempfile::tempdir().unwrap();
     let target = addr(&truth(&v), "holder.Leaves[3]");
     let root = |args: &[&std::ffi::OsStr]| -> String {
