@@ -208,6 +208,10 @@ struct State<'a> {
     heap: &'a Heap,
     interned: HashMap<TypeRef, u32>,
     types: Vec<Option<TypeRef>>,
+    /// The layout of each interned type, by index into `types`, once a
+    /// round first walks an object of it: walking and slicing a round look
+    /// an object's layout up by its type index, not by hashing its type.
+    type_layouts: Vec<Option<Arc<Layout>>>,
     /// Per object, by [`ObjId`]: the type so far, and how many bytes of
     /// the object it covers (size × count), or [`FIXED`]. Two arrays, so
     /// that the first becomes [`HeapTypes::objs`] without a copy.
@@ -312,6 +316,12 @@ struct WalkUnit {
     to: u32,
 }
 
+/// The layout of a type with no pointers and no size.
+static EMPTY_LAYOUT: Layout = Layout {
+    size: 0,
+    fields: Vec::new(),
+};
+
 /// Arrays longer than this are walked lazily (one layout per element type).
 const MAX_NESTING: u32 = 64;
 
@@ -334,6 +344,7 @@ impl<'a> Typer<'a> {
             heap,
             interned: HashMap::default(),
             types: vec![None],
+            type_layouts: vec![None],
             objs: vec![ObjType::default(); n],
             covered: vec![0; n],
             known: HashMap::default(),
@@ -494,6 +505,7 @@ impl State<'_> {
         }
         let i = self.types.len() as u32;
         self.types.push(Some(t));
+        self.type_layouts.push(None);
         self.interned.insert(t, i);
         i
     }
@@ -542,37 +554,43 @@ impl State<'_> {
         i
     }
 
-    /// Objects whose type the runtime recorded (Go 1.22+).
+    /// Objects whose type the runtime recorded (Go 1.22+), found in
+    /// parallel (every object's span is looked at), interned in order.
     fn fix_header_types(&mut self) {
-        let heap = self.heap;
-        for i in 0..heap.object_count() {
-            let id = ObjId(i as u32);
-            let s = heap.span_of_object(id);
-            let (typ, data) = if heap.has_header(id) {
-                match self.t.mem.read_ptr(heap.slot(id)) {
-                    Ok(t) => (t, s.elemsize - MALLOC_HEADER_SIZE),
-                    Err(_) => continue,
-                }
-            } else if s.is_large() && !s.large_type.is_null() {
-                (
-                    s.large_type,
-                    s.limit.offset_from(s.base).unwrap_or(s.elemsize),
-                )
-            } else {
-                continue;
-            };
-            let Some(rt) = self.t.rtype(typ) else {
+        let (heap, t) = (self.heap, self.t);
+        let fixed: Vec<(ObjId, Addr, u32)> = (0..heap.object_count())
+            .into_par_iter()
+            .with_min_len(4096)
+            .filter_map(|i| {
+                let id = ObjId(i as u32);
+                let s = heap.span_of_object(id);
+                let (typ, data) = if heap.has_header(id) {
+                    (
+                        t.mem.read_ptr(heap.slot(id)).ok()?,
+                        s.elemsize - MALLOC_HEADER_SIZE,
+                    )
+                } else if s.is_large() && !s.large_type.is_null() {
+                    (
+                        s.large_type,
+                        s.limit.offset_from(s.base).unwrap_or(s.elemsize),
+                    )
+                } else {
+                    return None;
+                };
                 // 1.22–1.23 synthetic types of GC-program objects have no name.
-                continue;
-            };
-            let count = if rt.size > 0 && data / rt.size >= 2 {
-                (data / rt.size).min(u64::from(u32::MAX)) as u32
-            } else {
-                0
-            };
-            let ti = self.intern(TypeRef::Rt(typ));
-            self.objs[i] = ObjType { ty: ti, count };
-            self.covered[i] = FIXED;
+                let rt = t.rtype(typ)?;
+                let count = if rt.size > 0 && data / rt.size >= 2 {
+                    (data / rt.size).min(u64::from(u32::MAX)) as u32
+                } else {
+                    0
+                };
+                Some((id, typ, count))
+            })
+            .collect();
+        for (id, typ, count) in fixed {
+            let ty = self.intern(TypeRef::Rt(typ));
+            self.objs[id.index()] = ObjType { ty, count };
+            self.covered[id.index()] = FIXED;
             self.work.push(id);
         }
     }
@@ -688,8 +706,10 @@ impl State<'_> {
         let mut bytes = 0;
         while bytes < WALK_SLICE_BYTES {
             if pending.from < pending.to {
-                let size = self.types[self.objs[pending.id.index()].ty as usize]
-                    .map_or(8, |t| self.layout(t, 0).size.max(1));
+                let size = self
+                    .type_layout(self.objs[pending.id.index()].ty)
+                    .size
+                    .max(1);
                 let per_unit = (WALK_UNIT_BYTES / size).clamp(1, u64::from(u32::MAX)) as u32;
                 let to = pending.from.saturating_add(per_unit).min(pending.to);
                 slice.push(WalkUnit { to, ..*pending });
@@ -748,7 +768,7 @@ impl State<'_> {
             TypeRef::ChanHeader(c) => self.walk_chan(id, start, c, out),
             _ => {
                 // Laid out when the unit was made (see `State::next_slice`).
-                let Some(Known { layout, .. }) = self.known.get(&t) else {
+                let Some(layout) = &self.type_layouts[o.ty as usize] else {
                     return;
                 };
                 if layout.fields.is_empty() {
@@ -1048,6 +1068,16 @@ impl State<'_> {
             },
             TypeRef2::Dw(d) => self.t.dwarf.ty(d).go_elem.map(|e| self.t.canonical(e)),
         }
+    }
+
+    /// The layout of the interned type `ty` (not 0), from `type_layouts`.
+    fn type_layout(&mut self, ty: u32) -> &Layout {
+        let i = ty as usize;
+        if self.type_layouts[i].is_none() {
+            let l = self.types[i].map(|t| self.layout(t, 0)).unwrap_or_default();
+            self.type_layouts[i] = Some(l);
+        }
+        self.type_layouts[i].as_deref().unwrap_or(&EMPTY_LAYOUT)
     }
 
     /// Pointer layout of a type, cached.
