@@ -9,6 +9,7 @@
 
 use gograph::{shortest_paths_to, Adjacency, DomTree, KeyTotals, NONE};
 use gotypes::Memory;
+use rayon::prelude::*;
 
 use crate::describe::Describer;
 use crate::graph::RootNode;
@@ -153,11 +154,17 @@ impl HeapModel {
     /// Objects grouped by each of `groupings` (a group name per live
     /// object, or none), with what each group retains.
     fn retained_by(&self, groupings: &[Grouping]) -> Vec<Vec<GroupTotals>> {
-        let keyed: Vec<(Vec<u32>, Vec<GroupTotals>)> =
-            groupings.iter().map(|&g| self.group_keys(g)).collect();
         let g = &self.graph;
         let root = (g.idom.len() - 1) as u32;
-        let tree = DomTree::from_idom(&g.idom, root);
+        // Sequential passes over every node, on the rayon pool together.
+        let (keyed, tree) = rayon::join(
+            || {
+                (groupings.par_iter())
+                    .map(|&g| self.group_keys(g))
+                    .collect::<Vec<(Vec<u32>, Vec<GroupTotals>)>>()
+            },
+            || DomTree::from_idom(&g.idom, root),
+        );
         let keyings: Vec<(&[u32], usize)> = keyed
             .iter()
             .map(|(keys, groups)| (keys.as_slice(), groups.len()))

@@ -2,6 +2,8 @@
 //! children, the iterative enter/exit [`Walk`], and per-key retained totals
 //! ([`DomTree::retained_by_key`]).
 
+use rayon::prelude::*;
+
 use crate::dominators::Retained;
 use crate::NONE;
 
@@ -114,6 +116,11 @@ impl DomTree {
     /// once (one walk of the tree): `keyings[i]` is `(key, n_keys)`, and the
     /// result's `i`-th entry its totals.
     ///
+    /// The walk runs on the rayon pool: the top of the tree is cut into
+    /// subtrees of at most about `n / (8 × threads)` nodes (sized by their
+    /// retained object counts), each walked on its own with the keys of its
+    /// ancestors as context, and the totals added up.
+    ///
     /// # Panics
     /// As [`DomTree::retained_by_key`], for any keying.
     pub fn retained_by_keys(
@@ -121,65 +128,223 @@ impl DomTree {
         retained: &Retained,
         keyings: &[(&[u32], usize)],
     ) -> Vec<Vec<KeyTotals>> {
+        let grain = self.node_count() / (8 * rayon::current_num_threads().max(1));
+        self.retained_by_keys_in_tasks(retained, keyings, grain.max(MIN_TASK_NODES))
+    }
+
+    /// [`DomTree::retained_by_keys`] with subtrees of at most `grain`
+    /// retained objects walked as one task.
+    fn retained_by_keys_in_tasks(
+        &self,
+        retained: &Retained,
+        keyings: &[(&[u32], usize)],
+        grain: usize,
+    ) -> Vec<Vec<KeyTotals>> {
         let n = self.node_count();
         assert!(retained.bytes.len() >= n && retained.objects.len() >= n);
         for (key, _) in keyings {
             assert!(key.len() >= n, "key has fewer than {n} entries");
         }
-        // Totals and active counts of all keyings in flat arrays: keying
-        // `i`'s key `k` is entry `bases[i] + k`.
+        let counter = KeyCounter::new(keyings, retained);
+        let (tasks, contexts, mut totals) = self.cut(&counter, grain);
+        let walked = tasks
+            .par_iter()
+            .fold(
+                || {
+                    (
+                        vec![0u32; counter.all],
+                        vec![KeyTotals::default(); counter.all],
+                    )
+                },
+                |(mut active, mut totals), task| {
+                    let context = &contexts[task.context as usize];
+                    for &e in context {
+                        active[e] += 1;
+                    }
+                    for &c in &self.children[task.children.clone()] {
+                        self.walk_counting(c, &counter, &mut active, &mut totals);
+                    }
+                    for &e in context {
+                        active[e] -= 1;
+                    }
+                    (active, totals)
+                },
+            )
+            .map(|(_, totals)| totals)
+            .reduce_with(add_totals);
+        if let Some(walked) = walked {
+            totals = add_totals(totals, walked);
+        }
+        keyings
+            .iter()
+            .zip(&counter.bases)
+            .map(|(&(_, n_keys), &base)| totals[base..base + n_keys].to_vec())
+            .collect()
+    }
+
+    /// The top of the tree for [`DomTree::retained_by_keys_in_tasks`]:
+    /// nodes whose subtrees hold more than `grain` retained objects (at
+    /// most [`MAX_CUT_NODES`] of them, so that a long chain costs no more
+    /// than a sequential walk) are counted here, and the rest of the tree
+    /// becomes tasks (runs of siblings of at most about `grain` objects, or
+    /// one larger subtree). Returns the tasks, each
+    /// task's context (the key entries of its ancestors, by context index)
+    /// and the totals of the nodes counted here.
+    fn cut(
+        &self,
+        counter: &KeyCounter<'_>,
+        grain: usize,
+    ) -> (Vec<Task>, Vec<Vec<usize>>, Vec<KeyTotals>) {
+        let objects = |v: u32| counter.retained.objects[v as usize] as usize;
+        let mut totals = vec![KeyTotals::default(); counter.all];
+        let mut tasks = Vec::new();
+        let mut contexts: Vec<Vec<usize>> = Vec::new();
+        // Nodes to count here, with the context of their ancestors.
+        let mut big: Vec<(u32, Vec<usize>)> = vec![(self.root, Vec::new())];
+        let mut cut = 1;
+        while let Some((v, mut context)) = big.pop() {
+            for e in counter.entries(v) {
+                if !context.contains(&e) {
+                    counter.count(v, e, &mut totals);
+                    context.push(e);
+                }
+            }
+            let id = contexts.len() as u32;
+            let (first, end) = (self.offsets[v as usize], self.offsets[v as usize + 1]);
+            let mut run = (first as usize, 0usize);
+            for i in first as usize..end as usize {
+                let c = self.children[i];
+                if objects(c) > grain && cut < MAX_CUT_NODES {
+                    cut += 1;
+                    if run.0 < i {
+                        tasks.push(Task::new(run.0..i, id));
+                    }
+                    run = (i + 1, 0);
+                    big.push((c, context.clone()));
+                    continue;
+                }
+                if run.1 + objects(c) > grain && run.0 < i {
+                    tasks.push(Task::new(run.0..i, id));
+                    run = (i, 0);
+                }
+                run.1 += objects(c) + 1;
+            }
+            if run.0 < end as usize {
+                tasks.push(Task::new(run.0..end as usize, id));
+            }
+            contexts.push(context);
+        }
+        (tasks, contexts, totals)
+    }
+
+    /// Counts the subtree of `start` into `totals`, with `active` holding
+    /// how many ancestors have each key entry (as it was, on return): a
+    /// depth-first walk as [`DomTree::walk`], with the stack of (node, next
+    /// child's index) in a plain loop, as this runs over every live object.
+    fn walk_counting(
+        &self,
+        start: u32,
+        counter: &KeyCounter<'_>,
+        active: &mut [u32],
+        totals: &mut [KeyTotals],
+    ) {
+        // Entering a node counts it for each key no ancestor has; leaving
+        // it makes its keys available again.
+        let enter = |v: u32, active: &mut [u32], totals: &mut [KeyTotals]| {
+            for e in counter.entries(v) {
+                if active[e] == 0 {
+                    counter.count(v, e, totals);
+                }
+                active[e] += 1;
+            }
+        };
+        let mut stack: Vec<(u32, u32)> = Vec::new();
+        enter(start, active, totals);
+        stack.push((start, self.offsets[start as usize]));
+        while let Some((v, next)) = stack.last_mut() {
+            if *next < self.offsets[*v as usize + 1] {
+                let c = self.children[*next as usize];
+                *next += 1;
+                enter(c, active, totals);
+                stack.push((c, self.offsets[c as usize]));
+            } else {
+                for e in counter.entries(*v) {
+                    active[e] -= 1;
+                }
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// Subtrees below this many nodes are walked on one thread.
+const MIN_TASK_NODES: usize = 1 << 16;
+
+/// Nodes at most counted before the tasks (see [`DomTree::cut`]).
+const MAX_CUT_NODES: usize = 1 << 12;
+
+/// One task of [`DomTree::retained_by_keys_in_tasks`]: the subtrees of
+/// `children[children]`, below the ancestors of context `context`.
+struct Task {
+    children: std::ops::Range<usize>,
+    context: u32,
+}
+
+impl Task {
+    fn new(children: std::ops::Range<usize>, context: u32) -> Task {
+        Task { children, context }
+    }
+}
+
+/// The keyings of [`DomTree::retained_by_keys`] as entries of flat arrays
+/// of totals and active counts: keying `i`'s key `k` is entry
+/// `bases[i] + k`.
+struct KeyCounter<'a> {
+    keyings: &'a [(&'a [u32], usize)],
+    bases: Vec<usize>,
+    all: usize,
+    retained: &'a Retained,
+}
+
+impl<'a> KeyCounter<'a> {
+    fn new(keyings: &'a [(&'a [u32], usize)], retained: &'a Retained) -> KeyCounter<'a> {
         let mut bases = Vec::with_capacity(keyings.len());
         let mut all = 0usize;
         for &(_, n_keys) in keyings {
             bases.push(all);
             all += n_keys;
         }
-        let mut totals = vec![KeyTotals::default(); all];
-        let mut active = vec![0u32; all];
-        // Entering a node counts it for each key no ancestor has; leaving
-        // it makes its keys available again.
-        let mut step = |v: u32, entering: bool| {
-            let v = v as usize;
-            for (&(key, _), &base) in keyings.iter().zip(&bases) {
-                let k = key[v];
-                if k == NONE {
-                    continue;
-                }
-                let e = base + k as usize;
-                if !entering {
-                    active[e] -= 1;
-                    continue;
-                }
-                if active[e] == 0 {
-                    totals[e].bytes += retained.bytes[v];
-                    totals[e].objects += u64::from(retained.objects[v]);
-                }
-                active[e] += 1;
-            }
-        };
-        // A depth-first walk as [`DomTree::walk`], with the stack of
-        // (node, next child's index) in a plain loop: this runs over every
-        // live object for each report.
-        let mut stack: Vec<(u32, u32)> = Vec::new();
-        step(self.root, true);
-        stack.push((self.root, self.offsets[self.root as usize]));
-        while let Some((v, next)) = stack.last_mut() {
-            if *next < self.offsets[*v as usize + 1] {
-                let c = self.children[*next as usize];
-                *next += 1;
-                step(c, true);
-                stack.push((c, self.offsets[c as usize]));
-            } else {
-                step(*v, false);
-                stack.pop();
-            }
+        KeyCounter {
+            keyings,
+            bases,
+            all,
+            retained,
         }
-        keyings
-            .iter()
-            .zip(&bases)
-            .map(|(&(_, n_keys), &base)| totals[base..base + n_keys].to_vec())
-            .collect()
     }
+
+    /// The entries of `v`'s keys.
+    #[inline]
+    fn entries(&self, v: u32) -> impl Iterator<Item = usize> + '_ {
+        (self.keyings.iter().zip(&self.bases)).filter_map(move |(&(key, _), &base)| {
+            let k = key[v as usize];
+            (k != NONE).then(|| base + k as usize)
+        })
+    }
+
+    /// Adds what `v` retains to entry `e`.
+    #[inline]
+    fn count(&self, v: u32, e: usize, totals: &mut [KeyTotals]) {
+        totals[e].bytes += self.retained.bytes[v as usize];
+        totals[e].objects += u64::from(self.retained.objects[v as usize]);
+    }
+}
+
+fn add_totals(mut a: Vec<KeyTotals>, b: Vec<KeyTotals>) -> Vec<KeyTotals> {
+    for (x, y) in a.iter_mut().zip(b) {
+        x.bytes += y.bytes;
+        x.objects += y.objects;
+    }
+    a
 }
 
 /// Memory retained by all nodes sharing one key; see
@@ -264,6 +429,105 @@ impl Iterator for Walk<'_> {
                     Some(Visit::Exit(parent))
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A random forest below node 0 (`idom[v] < v`, some nodes outside the
+    /// tree), with random retained sizes and keys.
+    fn random_tree(n: usize, seed: u64, chain: bool) -> (Vec<u32>, Retained, Vec<u32>, Vec<u32>) {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut idom: Vec<u32> = (0..n as u64)
+            .map(|v| match (v, next() % 10) {
+                (0, _) => 0,
+                (_, 0) => NONE,
+                _ if chain => v as u32 - 1,
+                _ => (next() % v) as u32,
+            })
+            .collect();
+        // Nodes below one outside the tree are outside it too.
+        for v in 1..n {
+            if idom[v] != NONE && idom[idom[v] as usize] == NONE {
+                idom[v] = NONE;
+            }
+        }
+        // Retained object counts are subtree sizes, as the cut assumes.
+        let mut objects = vec![1u32; n];
+        let mut bytes: Vec<u64> = (0..n).map(|_| next() % 100).collect();
+        for v in (1..n).rev() {
+            if idom[v] != NONE {
+                let d = idom[v] as usize;
+                objects[d] += objects[v];
+                bytes[d] += bytes[v];
+            }
+        }
+        let mut key = |m: u64| -> Vec<u32> {
+            (0..n)
+                .map(|_| match next() % m {
+                    0 => NONE,
+                    k => k as u32 - 1,
+                })
+                .collect()
+        };
+        let (a, b) = (key(4), key(6));
+        (idom, Retained { bytes, objects }, a, b)
+    }
+
+    /// Per key, the sum over nodes with that key and no ancestor with it.
+    fn brute(idom: &[u32], r: &Retained, key: &[u32], n_keys: usize) -> Vec<KeyTotals> {
+        let mut totals = vec![KeyTotals::default(); n_keys];
+        for v in 0..idom.len() {
+            let k = key[v];
+            if k == NONE || (v != 0 && idom[v] == NONE) {
+                continue;
+            }
+            let mut a = v;
+            let nested = loop {
+                if a == 0 {
+                    break false;
+                }
+                a = idom[a] as usize;
+                if key[a] == k {
+                    break true;
+                }
+            };
+            if !nested {
+                totals[k as usize].bytes += r.bytes[v];
+                totals[k as usize].objects += u64::from(r.objects[v]);
+            }
+        }
+        totals
+    }
+
+    #[test]
+    fn tasks_count_what_one_walk_counts() {
+        for (seed, n, chain) in [
+            (1, 1, false),
+            (2, 50, false),
+            (3, 2000, false),
+            (4, 9000, true),
+        ] {
+            let (idom, r, a, b) = random_tree(n, seed, chain);
+            let tree = DomTree::from_idom(&idom, 0);
+            let keyings: [(&[u32], usize); 2] = [(&a, 3), (&b, 5)];
+            let want = vec![brute(&idom, &r, &a, 3), brute(&idom, &r, &b, 5)];
+            // Grain 0 cuts every node it may (up to MAX_CUT_NODES, which the
+            // chain exceeds); usize::MAX walks the whole tree as one task.
+            for grain in [0, 1, 3, 40, 500, usize::MAX] {
+                let got = tree.retained_by_keys_in_tasks(&r, &keyings, grain);
+                assert_eq!(got, want, "seed {seed}, grain {grain}");
+            }
+            assert_eq!(tree.retained_by_keys(&r, &keyings), want);
         }
     }
 }
