@@ -20,7 +20,7 @@ use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, StructField, TypeReader
 use gotypes::{Addr, Memory};
 use rayon::prelude::*;
 
-use crate::heap::{read_in, Found, Heap, ObjId, MALLOC_HEADER_SIZE};
+use crate::heap::{prefetch, read_in, Found, Heap, ObjId, MALLOC_HEADER_SIZE};
 
 /// A type from either source, or a runtime structure with no Go type of its
 /// own (map directories and tables, closure contexts, string bytes).
@@ -252,10 +252,13 @@ enum Effect {
     Assign { covered: u32, count: u32 },
 }
 
-/// What walking a value found: a type for an object (found in the parallel
-/// walk, with the pointer into it and an array length), or a value whose
-/// layout was not computed yet.
+/// What walking a value found: a type for an object (with the pointer
+/// into it and an array length; the object found in the parallel walk),
+/// or a value whose layout was not computed yet.
+#[derive(Clone, Copy)]
 enum Proposal {
+    /// A pointer to an object not looked up yet (see [`State::propose`]).
+    Unlocated(Addr, TypeRef, Option<u64>),
     Assign(Found, Addr, TypeRef, Option<u64>),
     Walk(Addr, TypeRef, u32),
 }
@@ -296,6 +299,9 @@ impl<'a> View<'a> {
         inside || self.mem.slice(at, len).is_some()
     }
 }
+
+/// How many proposals ahead [`State::locate_proposals`] looks objects up.
+const LOCATE_AHEAD: usize = 16;
 
 /// Objects per parallel work unit when walking.
 const WALK_CHUNK: usize = 256;
@@ -388,6 +394,7 @@ impl<'a> Typer<'a> {
                             for &u in units {
                                 st.walk_object(u, &mut out);
                             }
+                            st.locate_proposals(&mut out);
                             out
                         })
                         .collect()
@@ -597,8 +604,16 @@ impl State<'_> {
 
     /// Apply proposals in order.
     fn apply(&mut self, proposals: Vec<Proposal>) {
-        for p in proposals {
-            match p {
+        // The records of the objects proposals name are read at random:
+        // ask for them a few proposals ahead.
+        const AHEAD: usize = 8;
+        for (i, p) in proposals.iter().enumerate() {
+            if let Some(Proposal::Assign(f, ..)) = proposals.get(i + AHEAD) {
+                prefetch(&self.objs, f.id.index());
+                prefetch(&self.covered, f.id.index());
+            }
+            match *p {
+                Proposal::Unlocated(p, t, count) => self.assign(p, t, count),
                 Proposal::Assign(found, p, t, count) => self.assign_found(found, p, t, count),
                 Proposal::Walk(base, t, depth) => {
                     let layout = self.layout(t, 0);
@@ -796,22 +811,61 @@ impl State<'_> {
     }
 
     /// The object containing `p`, proposed to hold a `t` (or `count` of
-    /// them). Found here, in the parallel walk, so that applying the
-    /// proposals (sequential) does not look objects up; for the same
-    /// reason, proposals that can change nothing (half of them on a large
-    /// heap: an object is reached through many pointers) are dropped here.
+    /// them); found by [`State::locate_proposals`].
     fn propose(&self, out: &mut Vec<Proposal>, p: Addr, t: TypeRef, count: Option<u64>) {
-        let Some(found) = self.heap.locate(p) else {
-            return;
+        out.push(Proposal::Unlocated(p, t, count));
+    }
+
+    /// Finds the objects of a walk's [`Proposal::Unlocated`], in the
+    /// parallel walk, so that applying the proposals (sequential) does not
+    /// look objects up; for the same reason, proposals that can change
+    /// nothing (half of them on a large heap: an object is reached through
+    /// many pointers) are dropped here. Done apart from the walk, in one
+    /// tight loop, so that the random reads of consecutive proposals
+    /// overlap: each object's record is asked for [`LOCATE_AHEAD`]
+    /// proposals before it is read.
+    fn locate_proposals(&self, out: &mut Vec<Proposal>) {
+        // The object of a proposal, its record asked for.
+        let locate = |p: &Proposal| {
+            let Proposal::Unlocated(a, ..) = *p else {
+                return None;
+            };
+            let found = self.heap.locate(a)?;
+            prefetch(&self.objs, found.id.index());
+            Some(found)
         };
-        // The common case, without the facts of `t`: the object already
-        // holds a `t`, which covers at least what this pointer proposes.
-        let o = self.objs[found.id.index()];
-        if o.ty != 0 && count.is_none() && p == found.start && self.types[o.ty as usize] == Some(t)
-        {
-            return;
+        let mut ahead: [Option<Found>; LOCATE_AHEAD] = [None; LOCATE_AHEAD];
+        for (i, p) in out.iter().take(LOCATE_AHEAD).enumerate() {
+            ahead[i] = locate(p);
         }
-        out.push(Proposal::Assign(found, p, t, count));
+        let mut kept = 0;
+        for i in 0..out.len() {
+            let found = std::mem::replace(
+                &mut ahead[i % LOCATE_AHEAD],
+                out.get(i + LOCATE_AHEAD).and_then(locate),
+            );
+            let p = match out[i] {
+                Proposal::Unlocated(p, t, count) => {
+                    let Some(found) = found else { continue };
+                    // The common case, without the facts of `t`: the object
+                    // already holds a `t`, which covers at least what this
+                    // pointer proposes.
+                    let o = self.objs[found.id.index()];
+                    if o.ty != 0
+                        && count.is_none()
+                        && p == found.start
+                        && self.types[o.ty as usize] == Some(t)
+                    {
+                        continue;
+                    }
+                    Proposal::Assign(found, p, t, count)
+                }
+                ref other => *other,
+            };
+            out[kept] = p;
+            kept += 1;
+        }
+        out.truncate(kept);
     }
 
     /// Follow every pointer of a value of `layout` stored at `base`.
@@ -905,6 +959,7 @@ impl State<'_> {
                     heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, p| {
                         st.guess_interface(slot, p, &mut found)
                     });
+                    st.locate_proposals(&mut found);
                     found
                 }),
         );
