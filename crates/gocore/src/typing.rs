@@ -322,6 +322,30 @@ struct WalkUnit {
     to: u32,
 }
 
+/// `ids` (all below `n`) in ascending order without repeats: sorted when
+/// they are few, else through a bitmap of all objects (a round that types
+/// a large part of the heap would otherwise sort millions of ids).
+fn sorted_unique(mut ids: Vec<ObjId>, n: usize) -> Vec<ObjId> {
+    if ids.len() < n / 64 {
+        ids.sort_unstable();
+        ids.dedup();
+        return ids;
+    }
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    for id in &ids {
+        bits[id.index() / 64] |= 1 << (id.index() % 64);
+    }
+    ids.clear();
+    for (w, &word) in bits.iter().enumerate() {
+        let mut word = word;
+        while word != 0 {
+            ids.push(ObjId((w * 64 + word.trailing_zeros() as usize) as u32));
+            word &= word - 1;
+        }
+    }
+    ids
+}
+
 /// The layout of a type with no pointers and no size.
 static EMPTY_LAYOUT: Layout = Layout {
     size: 0,
@@ -351,8 +375,9 @@ impl<'a> Typer<'a> {
             interned: HashMap::default(),
             types: vec![None],
             type_layouts: vec![None],
-            objs: vec![ObjType::default(); n],
-            covered: vec![0; n],
+            // Written at random by the sequential apply: faulted in first.
+            objs: gograph::filled_vec(n, ObjType::default()),
+            covered: gograph::filled_vec(n, 0),
             known: HashMap::default(),
             work: Vec::new(),
         };
@@ -371,9 +396,7 @@ impl<'a> Typer<'a> {
         // Rounds: walk the objects whose type changed in parallel, then
         // apply what they propose in their order (deterministic).
         while !st.work.is_empty() {
-            let mut batch = std::mem::take(&mut st.work);
-            batch.sort_unstable();
-            batch.dedup();
+            let batch = sorted_unique(std::mem::take(&mut st.work), n);
             // Slices bound the proposals held at once.
             let mut pending = WalkUnit {
                 id: ObjId(0),

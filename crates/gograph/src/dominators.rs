@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::csr::{to_usize, Csr};
 use crate::domtree::DomTree;
-use crate::NONE;
+use crate::{filled_vec, prefaulted_vec, NONE};
 
 /// The dominator relation of a graph from one root.
 ///
@@ -70,13 +70,16 @@ impl Dominators {
             })
             .collect();
         let is_aside = |v: u32| aside[v as usize / 64] >> (v % 64) & 1 == 1;
+        // At most this many nodes are searched (the root is never aside).
+        let searched = n - aside.iter().map(|w| w.count_ones() as usize).sum::<usize>();
 
         // 1. DFS from the root. `pre` maps node -> preorder number;
         // `vertex` the reverse; `parent` the DFS-tree parent's number.
-        // Capacities are virtual memory only until touched.
-        let mut pre = vec![NONE; n];
-        let mut vertex: Vec<u32> = Vec::with_capacity(n);
-        let mut parent: Vec<u32> = Vec::with_capacity(n);
+        // The arrays the sequential passes write are faulted in first, in
+        // parallel (see `filled_vec`).
+        let mut pre = filled_vec(n, NONE);
+        let mut vertex: Vec<u32> = prefaulted_vec(searched);
+        let mut parent: Vec<u32> = prefaulted_vec(searched);
         {
             let offsets = succs.offsets();
             let targets = succs.targets();
@@ -125,7 +128,7 @@ impl Dominators {
         // at random.
         let mut idom = parent;
         let mut info: Vec<Info> = idom
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(i, &p)| Info {
                 ancestor: p,

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::dominators::Retained;
-use crate::NONE;
+use crate::{filled_vec, NONE};
 
 /// Children lists of a dominator tree, in CSR form.
 ///
@@ -32,7 +32,7 @@ impl DomTree {
         let is_child = |v: usize, d: u32| d != NONE && v != root as usize;
         // Counts, then inclusive prefix sums (offsets[d] = end of d's list),
         // then a backwards fill that leaves offsets[d] at the list's start.
-        let mut offsets = vec![0u32; n + 1];
+        let mut offsets = filled_vec(n + 1, 0u32);
         for (v, &d) in idom.iter().enumerate() {
             if is_child(v, d) {
                 offsets[d as usize] += 1;
@@ -44,7 +44,7 @@ impl DomTree {
             *o = sum;
         }
         offsets[n] = sum;
-        let mut children = vec![0u32; sum as usize];
+        let mut children = filled_vec(sum as usize, 0u32);
         for (v, &d) in idom.iter().enumerate().rev() {
             if is_child(v, d) {
                 let at = &mut offsets[d as usize];

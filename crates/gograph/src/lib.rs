@@ -52,6 +52,27 @@ pub use domtree::{DomTree, KeyTotals, Visit, Walk};
 pub use paths::{bfs_depths, bfs_parents, shortest_paths_to, Path};
 pub use reach::{reachable, NodeSet};
 
+/// `n` copies of `value`, written on the rayon pool. For an array that a
+/// sequential pass then fills at random: the page faults of its fresh
+/// memory (the kernel zeroing each page, costly on virtual machines) are
+/// taken on every thread up front, not one by one on the sequential path.
+pub fn filled_vec<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
+    use rayon::prelude::*;
+    (0..n)
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .map(|_| value)
+        .collect()
+}
+
+/// [`filled_vec`] emptied: a vector with room for `n` elements whose pages
+/// are already faulted in.
+pub fn prefaulted_vec<T: Copy + Send + Sync + Default>(n: usize) -> Vec<T> {
+    let mut v = filled_vec(n, T::default());
+    v.clear();
+    v
+}
+
 /// Sentinel for "no node" (unreachable, no dominator, no key). It is never a
 /// valid node id: graphs hold at most [`MAX_NODES`] nodes.
 pub const NONE: u32 = u32::MAX;
