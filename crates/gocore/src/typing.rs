@@ -388,13 +388,14 @@ impl<'a> Typer<'a> {
             }
         }
         for r in roots {
-            st.apply(vec![Proposal::Walk(r.addr, TypeRef::Dw(r.ty), 0)]);
+            st.apply(&[Proposal::Walk(r.addr, TypeRef::Dw(r.ty), 0)]);
         }
         if let Some(slots) = untyped_slots {
             st.guess_interfaces(slots);
         }
         // Rounds: walk the objects whose type changed in parallel, then
         // apply what they propose in their order (deterministic).
+        let mut buffers: Vec<Vec<Proposal>> = Vec::new();
         while !st.work.is_empty() {
             let batch = sorted_unique(std::mem::take(&mut st.work), n);
             // Slices bound the proposals held at once.
@@ -407,22 +408,26 @@ impl<'a> Typer<'a> {
             let mut slice = Vec::new();
             while st.next_slice(&mut rest, &mut pending, &mut slice) {
                 // One vector per work unit, applied in unit order: the same
-                // order as one concatenated vector, without the copy.
-                let proposals: Vec<Vec<Proposal>> = {
+                // order as one concatenated vector, without the copy. The
+                // vectors are kept from slice to slice (hundreds of MB of
+                // proposals in all on a large heap, each vector reused).
+                let chunks = slice.len().div_ceil(WALK_CHUNK);
+                if buffers.len() < chunks {
+                    buffers.resize_with(chunks, Vec::new);
+                }
+                {
                     let st = &st;
-                    slice
-                        .par_chunks(WALK_CHUNK)
-                        .map(|units| {
-                            let mut out = Vec::new();
+                    (slice.par_chunks(WALK_CHUNK))
+                        .zip(buffers.par_iter_mut())
+                        .for_each(|(units, out)| {
+                            out.clear();
                             for &u in units {
-                                st.walk_object(u, &mut out);
+                                st.walk_object(u, out);
                             }
-                            st.locate_proposals(&mut out);
-                            out
-                        })
-                        .collect()
-                };
-                for out in proposals {
+                            st.locate_proposals(out);
+                        });
+                }
+                for out in &buffers[..chunks] {
                     st.apply(out);
                 }
             }
@@ -626,7 +631,7 @@ impl State<'_> {
     }
 
     /// Apply proposals in order.
-    fn apply(&mut self, proposals: Vec<Proposal>) {
+    fn apply(&mut self, proposals: &[Proposal]) {
         // The records of the objects proposals name are read at random:
         // ask for them a few proposals ahead.
         const AHEAD: usize = 8;
@@ -643,7 +648,7 @@ impl State<'_> {
                     let mut out = Vec::new();
                     let view = View::memory(self.t.mem);
                     self.walk_value(&view, base, &layout, depth, &mut out);
-                    self.apply(out);
+                    self.apply(&out);
                 }
             }
         }
@@ -986,7 +991,7 @@ impl State<'_> {
                     found
                 }),
         );
-        self.apply(out);
+        self.apply(&out);
     }
 
     /// The interface at `slot - 8`, if its first word names a dynamic type
