@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use gotypes::rtype::{PtrMask, TypeReader};
 use gotypes::{Addr, Memory};
+use rayon::prelude::*;
 
 use crate::error::Error;
 
@@ -23,6 +24,10 @@ const MAX_HEAP_BITS_IN_SPAN: u64 = 512;
 pub const MALLOC_HEADER_SIZE: u64 = 8;
 /// Refuse spans claiming more slots than any size class has (`maxObjsPerSpan`).
 const MAX_OBJS_PER_SPAN: u64 = 1024;
+/// Words of a span's slot bitmap, at most.
+const SPAN_WORDS: usize = (MAX_OBJS_PER_SPAN / 64) as usize;
+/// Spans per parallel unit when objects are numbered.
+const SPAN_GROUP: usize = 256;
 /// Refuse absurd `allspans` lengths (2^28 spans of at least a page each
 /// would be a 2 TiB heap).
 const MAX_SPANS: u64 = 1 << 28;
@@ -456,49 +461,36 @@ impl Heap {
         });
         skipped += (before - spans.len()) as u64;
 
-        let mut objects = Vec::new();
-        let mut object_span = Vec::new();
-        let mut slot_bits = Vec::new();
-        let mut slot_rank = Vec::new();
+        // Objects span by span, in parallel: each span's allocated slots
+        // are counted, the counts give every span its place in the object
+        // arrays, and the spans then fill their places.
+        let counts: Vec<Option<u32>> = spans
+            .par_iter()
+            .with_min_len(64)
+            .map(|s| {
+                let mut words = [0u64; SPAN_WORDS];
+                read_slot_bits(mem, s, &mut words)
+                    .then(|| words.iter().map(|w| w.count_ones()).sum())
+            })
+            .collect();
         let mut keys = Vec::with_capacity(spans.len());
-        let mut alloc = vec![0u8; (MAX_OBJS_PER_SPAN / 8) as usize];
-        let mut words = [0u64; (MAX_OBJS_PER_SPAN / 64) as usize];
-        for (si, s) in spans.iter_mut().enumerate() {
-            s.first_object = objects.len() as u64;
-            let n = s.nelems;
-            let nbytes = n.div_ceil(8) as usize;
-            let nwords = n.div_ceil(64) as usize;
-            words[..nwords].fill(0);
-            let readable = mem.read(s.alloc_bits, &mut alloc[..nbytes]).is_ok();
-            let mut count = 0u32;
-            if readable {
-                let freeindex = s.freeindex;
-                for i in 0..n {
-                    let allocated = i < freeindex || alloc[(i / 8) as usize] >> (i % 8) & 1 == 1;
-                    if allocated {
-                        objects.push(s.base.0 + i * s.elemsize);
-                        object_span.push(si as u32);
-                        words[(i / 64) as usize] |= 1 << (i % 64);
-                        count += 1;
-                    }
-                }
-            } else {
+        let (mut n_objects, mut n_words) = (0u64, 0usize);
+        for (s, count) in spans.iter_mut().zip(&counts) {
+            if count.is_none() {
                 skipped += 1;
             }
+            let count = count.unwrap_or(0);
+            s.first_object = n_objects;
             s.object_count = count;
             let mut slot_bits_at = ALL_ALLOCATED;
-            if u64::from(count) != n {
+            if u64::from(count) != s.nelems {
                 // At most one word per 64 slots of in-use spans, which are
                 // bounded by MAX_HEAP_PAGES: the index fits u32. Ranks are
                 // object ids, checked to fit u32 below.
-                slot_bits_at = slot_bits.len() as u32;
-                let mut rank = s.first_object;
-                for &w in &words[..nwords] {
-                    slot_bits.push(w);
-                    slot_rank.push(rank as u32);
-                    rank += u64::from(w.count_ones());
-                }
+                slot_bits_at = n_words as u32;
+                n_words += s.nelems.div_ceil(64) as usize;
             }
+            n_objects += u64::from(count);
             keys.push(SpanKey {
                 base: s.base.0,
                 elemsize: s.elemsize,
@@ -509,12 +501,69 @@ impl Heap {
                 has_headers: meta.has_headers(s),
             });
         }
-        if objects.len() as u64 > u32::MAX as u64 {
+        if n_objects > u64::from(u32::MAX) {
             return Err(Error::Unsupported(format!(
-                "{} objects: more than this build's 32-bit object ids",
-                objects.len()
+                "{n_objects} objects: more than this build's 32-bit object ids"
             )));
         }
+        let mut objects = vec![0u64; n_objects as usize];
+        let mut object_span = vec![0u32; n_objects as usize];
+        let mut slot_bits = vec![0u64; n_words];
+        let mut slot_rank = vec![0u32; n_words];
+        // Groups of spans, each with its own part of every array.
+        let mut parts = Vec::new();
+        let (mut objs, mut owner) = (objects.as_mut_slice(), object_span.as_mut_slice());
+        let (mut bits, mut ranks) = (slot_bits.as_mut_slice(), slot_rank.as_mut_slice());
+        for (g, group) in spans.chunks(SPAN_GROUP).enumerate() {
+            let first = g * SPAN_GROUP;
+            let group_keys = &keys[first..first + group.len()];
+            let n: usize = group.iter().map(|s| s.object_count as usize).sum();
+            let w: usize = (group.iter().zip(group_keys))
+                .filter(|(_, k)| k.slot_bits_at != ALL_ALLOCATED)
+                .map(|(s, _)| s.nelems.div_ceil(64) as usize)
+                .sum();
+            let (o, o_rest) = std::mem::take(&mut objs).split_at_mut(n);
+            let (p, p_rest) = std::mem::take(&mut owner).split_at_mut(n);
+            let (b, b_rest) = std::mem::take(&mut bits).split_at_mut(w);
+            let (r, r_rest) = std::mem::take(&mut ranks).split_at_mut(w);
+            (objs, owner, bits, ranks) = (o_rest, p_rest, b_rest, r_rest);
+            parts.push((first, group, group_keys, o, p, b, r));
+        }
+        parts
+            .into_par_iter()
+            .for_each(|(first, group, group_keys, objs, owner, bits, ranks)| {
+                let (mut at_obj, mut at_word) = (0, 0);
+                for (i, (s, k)) in group.iter().zip(group_keys).enumerate() {
+                    let mut words = [0u64; SPAN_WORDS];
+                    // Read before (the core does not change); unreadable,
+                    // its slots stay unallocated.
+                    read_slot_bits(mem, s, &mut words);
+                    let nwords = s.nelems.div_ceil(64) as usize;
+                    if s.object_count > 0 {
+                        for (w, &word) in words[..nwords].iter().enumerate() {
+                            let mut word = word;
+                            while word != 0 {
+                                let slot = (w * 64) as u64 + u64::from(word.trailing_zeros());
+                                objs[at_obj] = s.base.0 + slot * s.elemsize;
+                                owner[at_obj] = (first + i) as u32;
+                                at_obj += 1;
+                                word &= word - 1;
+                            }
+                        }
+                    } else {
+                        words = [0; SPAN_WORDS];
+                    }
+                    if k.slot_bits_at != ALL_ALLOCATED {
+                        let mut rank = s.first_object;
+                        for &w in &words[..nwords] {
+                            bits[at_word] = w;
+                            ranks[at_word] = rank as u32;
+                            rank += u64::from(w.count_ones());
+                            at_word += 1;
+                        }
+                    }
+                }
+            });
         let page_spans = page_table(&spans);
         Ok(Heap {
             layout,
@@ -947,4 +996,23 @@ pub(crate) fn prefetch<T>(v: &[T], i: usize) {
             )
         }
     }
+}
+
+/// The allocated slots of `s` as bits (`i < freeindex || allocBits[i]`)
+/// into `words`; false when its `allocBits` cannot be read.
+fn read_slot_bits(mem: &dyn Memory, s: &Span, words: &mut [u64; SPAN_WORDS]) -> bool {
+    let mut alloc = [0u8; (MAX_OBJS_PER_SPAN / 8) as usize];
+    let n = s.nelems.min(MAX_OBJS_PER_SPAN);
+    if mem
+        .read(s.alloc_bits, &mut alloc[..n.div_ceil(8) as usize])
+        .is_err()
+    {
+        return false;
+    }
+    for i in 0..n {
+        if i < s.freeindex || alloc[(i / 8) as usize] >> (i % 8) & 1 == 1 {
+            words[(i / 64) as usize] |= 1 << (i % 64);
+        }
+    }
+    true
 }
