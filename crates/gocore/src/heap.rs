@@ -534,24 +534,20 @@ impl Heap {
             .for_each(|(first, group, group_keys, objs, owner, bits, ranks)| {
                 let (mut at_obj, mut at_word) = (0, 0);
                 for (i, (s, k)) in group.iter().zip(group_keys).enumerate() {
+                    // Read again (the core does not change); unreadable,
+                    // the words stay 0 and the span has no objects.
                     let mut words = [0u64; SPAN_WORDS];
-                    // Read before (the core does not change); unreadable,
-                    // its slots stay unallocated.
                     read_slot_bits(mem, s, &mut words);
                     let nwords = s.nelems.div_ceil(64) as usize;
-                    if s.object_count > 0 {
-                        for (w, &word) in words[..nwords].iter().enumerate() {
-                            let mut word = word;
-                            while word != 0 {
-                                let slot = (w * 64) as u64 + u64::from(word.trailing_zeros());
-                                objs[at_obj] = s.base.0 + slot * s.elemsize;
-                                owner[at_obj] = (first + i) as u32;
-                                at_obj += 1;
-                                word &= word - 1;
-                            }
+                    for (w, &word) in words[..nwords].iter().enumerate() {
+                        let mut word = word;
+                        while word != 0 {
+                            let slot = (w * 64) as u64 + u64::from(word.trailing_zeros());
+                            objs[at_obj] = s.base.0 + slot * s.elemsize;
+                            owner[at_obj] = (first + i) as u32;
+                            at_obj += 1;
+                            word &= word - 1;
                         }
-                    } else {
-                        words = [0; SPAN_WORDS];
                     }
                     if k.slot_bits_at != ALL_ALLOCATED {
                         let mut rank = s.first_object;

@@ -40,16 +40,16 @@ impl Dominators {
     /// them. So are the nodes with a single predecessor whose successors
     /// are all such leaves (a string's header object, a map's group of
     /// strings: 14% of the nodes of the 4M benchmark core), for the same
-    /// reasons.
-    /// It runs in O(e log n) for the semidominator
-    /// pass plus an NCA pass that is linear on real-world graphs (quadratic
-    /// only on contrived ones). It is sequential except for the gathering of
+    /// reasons. It runs in O(e log n) for the semidominator pass plus an
+    /// NCA pass that is linear on real-world graphs (quadratic only on
+    /// contrived ones). It is sequential except for the gathering of
     /// predecessors, which runs on the rayon pool block by block.
     ///
     /// Working memory is about 24 bytes per node (five `u32` per reachable
-    /// node, one per node; before the search, one per leaves' parent) plus the DFS and compression stacks, whose depth
-    /// is the longest DFS path (up to 8 and 4 bytes per node on a single
-    /// chain). The result keeps 8 of those bytes.
+    /// node, one per node; before the search, one per leaves' parent) plus
+    /// the DFS and compression stacks, whose depth is the longest DFS path
+    /// (up to 8 and 4 bytes per node on a single chain). The result keeps 8
+    /// of those bytes.
     ///
     /// # Panics
     /// If `root >= succs.node_count()` or the two graphs differ in node

@@ -187,9 +187,9 @@ impl DomTree {
     /// most [`MAX_CUT_NODES`] of them, so that a long chain costs no more
     /// than a sequential walk) are counted here, and the rest of the tree
     /// becomes tasks (runs of siblings of at most about `grain` objects, or
-    /// one larger subtree). Returns the tasks, each
-    /// task's context (the key entries of its ancestors, by context index)
-    /// and the totals of the nodes counted here.
+    /// one larger subtree). Returns the tasks, each task's context (the key
+    /// entries of its ancestors, by context index) and the totals of the
+    /// nodes counted here.
     fn cut(
         &self,
         counter: &KeyCounter<'_>,
