@@ -980,20 +980,6 @@ fn decode_span(l: &HeapLayout, addr: Addr, raw: &[u8]) -> Option<Span> {
     })
 }
 
-/// Asks the processor to fetch `v[i]` into its caches, if `i` is in range.
-#[inline(always)]
-pub(crate) fn prefetch<T>(v: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(x) = v.get(i) {
-        // SAFETY: a prefetch reads nothing and cannot fault.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (x as *const T).cast::<i8>(),
-            )
-        }
-    }
-}
-
 /// The allocated slots of `s` as bits (`i < freeindex || allocBits[i]`)
 /// into `words`; false when its `allocBits` cannot be read.
 fn read_slot_bits(mem: &dyn Memory, s: &Span, words: &mut [u64; SPAN_WORDS]) -> bool {

@@ -15,12 +15,13 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
+use gograph::prefetch;
 use gotypes::dwarf::{DwarfInfo, DwarfTypeId, FieldLayout, TypeShape};
 use gotypes::rtype::{Kind, KindDetail, MapLayout, RType, StructField, TypeReader};
 use gotypes::{Addr, Memory};
 use rayon::prelude::*;
 
-use crate::heap::{prefetch, read_in, Found, Heap, ObjId, MALLOC_HEADER_SIZE};
+use crate::heap::{read_in, Found, Heap, ObjId, MALLOC_HEADER_SIZE};
 
 /// A type from either source, or a runtime structure with no Go type of its
 /// own (map directories and tables, closure contexts, string bytes).

@@ -42,8 +42,11 @@ impl Dominators {
     /// strings: 14% of the nodes of the 4M benchmark core), for the same
     /// reasons. It runs in O(e log n) for the semidominator pass plus an
     /// NCA pass that is linear on real-world graphs (quadratic only on
-    /// contrived ones). It is sequential except for the gathering of
-    /// predecessors, which runs on the rayon pool block by block.
+    /// contrived ones). The search, the semidominator pass and the NCA
+    /// pass are sequential and bound by memory latency, so they prefetch
+    /// what they will read next; the gathering of predecessors (block by
+    /// block), the translation back to node ids and the placing of the
+    /// set-aside nodes run on the rayon pool.
     ///
     /// Working memory is about 24 bytes per node (five `u32` per reachable
     /// node, one per node; before the search, one per leaves' parent) plus
@@ -110,6 +113,14 @@ impl Dominators {
                 }
                 match found {
                     Some(t) => {
+                        // The search reads t's row next, and each target's
+                        // number and row offset: fetch them all at once
+                        // rather than one dependent miss after another.
+                        let (lo, hi) = (offsets[t as usize], offsets[t as usize + 1]);
+                        for &u in &targets[to_usize(lo)..to_usize(hi)] {
+                            crate::prefetch(&pre, u as usize);
+                            crate::prefetch(offsets, u as usize);
+                        }
                         let num = vertex.len() as u32;
                         pre[t as usize] = num;
                         vertex.push(t);
@@ -150,6 +161,11 @@ impl Dominators {
             let lo = hi.saturating_sub(PRED_BLOCK).max(1);
             block.gather(preds, &pre, &vertex[lo..hi]);
             for i in (lo..hi).rev() {
+                if let Some(ahead) = (i - lo).checked_sub(SEMI_AHEAD) {
+                    for &j in block.row(ahead) {
+                        crate::prefetch(&info, j as usize);
+                    }
+                }
                 let last_linked = i as u32 + 1;
                 let mut s = idom[i]; // the DFS parent is a predecessor
                 for &j in block.row(i - lo) {
@@ -185,34 +201,87 @@ impl Dominators {
 
         // 4. Back to node ids, reusing `pre` as the node-indexed idom array
         // (each entry is read once, then overwritten). idom[root] = root.
-        for p in &mut pre {
+        pre.par_iter_mut().with_min_len(1 << 14).for_each(|p| {
             if *p != NONE {
                 *p = vertex[idom[*p as usize] as usize];
             }
-        }
+        });
         // 5. A set-aside node is dominated by its predecessor, when reached:
         // the leaves' parents first (so each comes after its idom), then
-        // the leaves.
+        // the leaves. A parent's predecessor is neither a leaf nor another
+        // parent (a parent points only at leaves), and a leaf's is no leaf,
+        // so each group reads only idoms the steps before it wrote, and
+        // runs in parallel.
+        let reached_parents: Vec<(u32, u32)> = parents
+            .par_iter()
+            .filter_map(|&v| {
+                let u = preds.successors(v)[0];
+                (pre[u as usize] != NONE).then_some((v, u))
+            })
+            .collect();
         for &v in &parents {
-            let u = preds.successors(v)[0];
-            if pre[u as usize] != NONE {
-                pre[v as usize] = u;
-                vertex.push(v);
-            }
             aside[v as usize / 64] &= !(1 << (v % 64));
         }
-        for (w, &bits) in aside.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let v = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let u = preds.successors(v as u32)[0];
-                if pre[u as usize] != NONE {
-                    pre[v] = u;
-                    vertex.push(v as u32);
-                }
-            }
+        for &(v, u) in &reached_parents {
+            pre[v as usize] = u;
         }
+        vertex.extend(reached_parents.iter().map(|&(v, _)| v));
+        drop(reached_parents);
+        let reached: Vec<u64> = pre
+            .par_chunks(64)
+            .map(|c| {
+                c.iter()
+                    .enumerate()
+                    .fold(0, |bits, (i, &d)| bits | u64::from(d != NONE) << i)
+            })
+            .collect();
+        let is_reached = |u: u32| reached[u as usize / 64] >> (u % 64) & 1 == 1;
+        // Leaves by groups of words: their idoms and counts, then their
+        // places in the preorder from the counts.
+        let leaves_reached: Vec<usize> = pre
+            .par_chunks_mut(64 * LEAF_GROUP_WORDS)
+            .zip(aside.par_chunks(LEAF_GROUP_WORDS))
+            .enumerate()
+            .map(|(g, (nodes, words))| {
+                let mut count = 0;
+                for (k, &bits) in words.iter().enumerate() {
+                    for_each_bit(bits, |i| {
+                        let v = (g * LEAF_GROUP_WORDS + k) * 64 + i;
+                        let u = preds.successors(v as u32)[0];
+                        if is_reached(u) {
+                            nodes[k * 64 + i] = u;
+                            count += 1;
+                        }
+                    });
+                }
+                count
+            })
+            .collect();
+        let start = vertex.len();
+        vertex.resize(start + leaves_reached.iter().sum::<usize>(), 0);
+        let mut rest = &mut vertex[start..];
+        let mut places = Vec::with_capacity(leaves_reached.len());
+        for &count in &leaves_reached {
+            let (place, tail) = rest.split_at_mut(count);
+            places.push(place);
+            rest = tail;
+        }
+        places
+            .into_par_iter()
+            .zip(aside.par_chunks(LEAF_GROUP_WORDS))
+            .enumerate()
+            .for_each(|(g, (place, words))| {
+                let mut at = 0;
+                for (k, &bits) in words.iter().enumerate() {
+                    for_each_bit(bits, |i| {
+                        let v = (g * LEAF_GROUP_WORDS + k) * 64 + i;
+                        if pre[v] != NONE {
+                            place[at] = v as u32;
+                            at += 1;
+                        }
+                    });
+                }
+            });
         vertex.shrink_to_fit();
         Dominators {
             root,
@@ -352,6 +421,19 @@ fn leaf_parents(succs: &Csr, preds: &Csr, root: u32, aside: &mut [u64]) -> Vec<u
     parents
 }
 
+/// Words of the set-aside bitmap (64 nodes each) per parallel task when the
+/// leaves are placed.
+const LEAF_GROUP_WORDS: usize = 1024;
+
+/// Calls `f` with the index of each set bit of `bits`, lowest first.
+#[inline]
+fn for_each_bit(mut bits: u64, mut f: impl FnMut(usize)) {
+    while bits != 0 {
+        f(bits.trailing_zeros() as usize);
+        bits &= bits - 1;
+    }
+}
+
 /// Per preorder number: the link-eval forest state.
 #[derive(Clone, Copy, Debug)]
 struct Info {
@@ -398,6 +480,10 @@ fn eval(v: u32, last_linked: u32, info: &mut [Info], stack: &mut Vec<u32>) -> u3
     }
     info[p as usize].label
 }
+
+/// How many nodes ahead the semidominator pass fetches its predecessors'
+/// forest state.
+const SEMI_AHEAD: usize = 8;
 
 /// Nodes per [`PredBlock`]: large enough to amortise the parallel gather,
 /// small enough that the block's rows stay in cache.

@@ -269,3 +269,41 @@ fn root_out_of_range_panics() {
     let (succs, preds) = graphs(3, &[(0, 1)]);
     Dominators::compute(&succs, &preds, 3);
 }
+
+/// A heap's shape over more nodes than one parallel group of set-aside
+/// leaves: a random graph of inner nodes, each pointing at leaves and at
+/// parents of leaves (a string header and its bytes), some of them
+/// unreachable, with the leaf ids interleaved with the inner ones.
+#[test]
+fn many_leaves_and_leaf_parents() {
+    let mut rng = XorShift(0x51_7cc1_b727_220a);
+    let n = 300_000u32;
+    // Every fourth node is inner; the rest hang off the inner nodes below them.
+    let inner = |v: u32| v.is_multiple_of(4);
+    let mut edges = Vec::new();
+    for v in (4..n).step_by(4) {
+        // Inner nodes form a random graph; a few are unreachable.
+        if v % 1000 != 0 {
+            edges.push((rng.below(v / 4) * 4, v));
+        }
+        edges.push((v, rng.below(n / 4) * 4));
+    }
+    for v in (0..n).filter(|&v| !inner(v)) {
+        let owner = v / 4 * 4;
+        match v % 4 {
+            // A leaf of its owner, and sometimes shared with another.
+            1 => {
+                edges.push((owner, v));
+                if rng.below(8) == 0 {
+                    edges.push((rng.below(n / 4) * 4, v));
+                }
+            }
+            // A leaf parent: its owner's, pointing at leaf v + 1.
+            2 => edges.extend([(owner, v), (v, v + 1)]),
+            _ => {}
+        }
+    }
+    let doms = check_against_petgraph(n as usize, &edges, 0);
+    assert_eq!(doms.immediate_dominator(6), Some(4));
+    assert_eq!(doms.immediate_dominator(7), Some(6));
+}
