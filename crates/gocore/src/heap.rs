@@ -179,32 +179,107 @@ const ARENA_SHIFT: u32 = 26;
 const PAGE_SHIFT: u32 = 13;
 const PAGES_PER_ARENA: u64 = 1 << (ARENA_SHIFT - PAGE_SHIFT);
 
-/// The page table of [`Heap::span_index`].
-fn page_table(spans: &[Span]) -> Vec<(u64, Box<[u32]>)> {
-    let mut table: Vec<(u64, Box<[u32]>)> = Vec::new();
-    for (si, s) in spans.iter().enumerate() {
-        let mut page = s.base.0 >> PAGE_SHIFT;
+/// One page of the page table. For a page of a small-object span whose
+/// shape is in [`Heap::shapes`] it holds all that [`Heap::locate`] needs
+/// besides that shape (a table of at most 255 entries, always in cache):
+/// finding an object then loads one entry of 8 bytes per page instead of
+/// an index of 4 bytes and the span's [`SpanKey`], and on large cores
+/// those two dependent misses were most of the time spent following
+/// pointers. Other spans' pages name their span, whose key is loaded.
+#[derive(Debug, Clone, Copy, Default)]
+struct PageEntry {
+    /// A shaped span's first object id, or its `slot_bits_at` when some of
+    /// its slots are free; otherwise the span's index + 1 (0: no span).
+    index: u32,
+    /// Pages from the span's base to this page (shaped spans).
+    back: u16,
+    /// The span's shape index + 1 (0: not shaped).
+    shape: u8,
+    /// Whether some of a shaped span's slots are free.
+    partial: bool,
+}
+
+/// What [`Heap::locate`] needs of a small-object span besides where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SpanShape {
+    elemsize: u32,
+    nelems: u16,
+    has_headers: bool,
+}
+
+/// Heap arenas (by `addr >> ARENA_SHIFT`, sorted) with an entry per page.
+type PageTable = Vec<(u64, Box<[PageEntry]>)>;
+
+/// At most this many distinct shapes ([`PageEntry::shape`] is a `u8`).
+const MAX_SHAPES: usize = 255;
+
+/// The page table of [`Heap::locate`] and the span shapes its entries use:
+/// for each heap arena (by `addr >> ARENA_SHIFT`, sorted), an entry per page.
+fn page_table(spans: &[Span], keys: &[SpanKey]) -> (PageTable, Vec<SpanShape>) {
+    let mut table: PageTable = Vec::new();
+    let mut shapes: Vec<SpanShape> = Vec::new();
+    let mut shape_index: HashMap<SpanShape, usize> = HashMap::new();
+    for (si, (s, k)) in spans.iter().zip(keys).enumerate() {
+        // Shaped: a page-aligned span of several slots whose slot offsets
+        // fit u32 and whose pages can name their distance to its base.
+        let shape = SpanShape {
+            elemsize: u32::try_from(k.elemsize).unwrap_or(0),
+            nelems: k.nelems,
+            has_headers: k.has_headers,
+        };
+        let shaped = k.nelems > 1
+            && shape.elemsize > 0
+            && s.base.0 % PAGE_SIZE == 0
+            && s.npages <= u64::from(u16::MAX)
+            && u64::from(k.nelems) * k.elemsize <= u64::from(u32::MAX);
+        let shape = if !shaped {
+            None
+        } else if let Some(&i) = shape_index.get(&shape) {
+            Some(i)
+        } else if shapes.len() < MAX_SHAPES {
+            shapes.push(shape);
+            shape_index.insert(shape, shapes.len() - 1);
+            Some(shapes.len() - 1)
+        } else {
+            None
+        };
+        let first_page = s.base.0 >> PAGE_SHIFT;
         let end = s.end().0.div_ceil(1 << PAGE_SHIFT);
-        while page < end {
+        for page in first_page..end {
             let arena = page >> (ARENA_SHIFT - PAGE_SHIFT);
             let i = match table.binary_search_by_key(&arena, |(a, _)| *a) {
                 Ok(i) => i,
                 Err(i) => {
-                    let pages = vec![0u32; PAGES_PER_ARENA as usize].into_boxed_slice();
-                    table.insert(i, (arena, pages));
+                    let pages = vec![PageEntry::default(); PAGES_PER_ARENA as usize];
+                    table.insert(i, (arena, pages.into_boxed_slice()));
                     i
                 }
             };
-            table[i].1[(page & (PAGES_PER_ARENA - 1)) as usize] = si as u32 + 1;
-            page += 1;
+            let partial = k.slot_bits_at != ALL_ALLOCATED;
+            table[i].1[(page & (PAGES_PER_ARENA - 1)) as usize] = match shape {
+                Some(shape) => PageEntry {
+                    index: if partial {
+                        k.slot_bits_at
+                    } else {
+                        k.first_object
+                    },
+                    back: (page - first_page) as u16,
+                    shape: shape as u8 + 1,
+                    partial,
+                },
+                None => PageEntry {
+                    index: si as u32 + 1,
+                    ..PageEntry::default()
+                },
+            };
         }
     }
-    table
+    (table, shapes)
 }
 
-/// What finding an object by address needs of its span, in 32 bytes (two
-/// to a cache line): [`Heap::locate`] runs for every pointer the analysis
-/// follows, at random, and a whole [`Span`] spans two or three lines.
+/// What finding an object by address needs of a span without a shape (see
+/// [`PageEntry`]), in 32 bytes (two to a cache line): a whole [`Span`]
+/// spans two or three lines.
 #[derive(Debug, Clone, Copy)]
 struct SpanKey {
     base: u64,
@@ -269,9 +344,12 @@ pub struct Heap {
     /// Spans whose metadata could not be read; their objects are skipped.
     pub skipped_spans: u64,
     /// Page table: for each heap arena (by `addr >> ARENA_SHIFT`, sorted),
-    /// the span of each of its pages as index + 1 into `spans` (0: none).
-    page_spans: Vec<(u64, Box<[u32]>)>,
-    /// What [`Heap::locate`] needs of each span, by index into `spans`.
+    /// an entry for each of its pages (see [`PageEntry`]).
+    page_table: PageTable,
+    /// The shapes of small-object spans that page entries refer to.
+    shapes: Vec<SpanShape>,
+    /// What [`Heap::locate`] needs of each span without a shape, by index
+    /// into `spans`.
     keys: Vec<SpanKey>,
     /// `TFlagGCMaskOnDemand` is in force (Go 1.24+).
     pub on_demand_masks: bool,
@@ -560,7 +638,7 @@ impl Heap {
                     }
                 }
             });
-        let page_spans = page_table(&spans);
+        let (page_table, shapes) = page_table(&spans, &keys);
         Ok(Heap {
             layout,
             meta,
@@ -571,7 +649,8 @@ impl Heap {
             slot_bits,
             slot_rank,
             skipped_spans: skipped,
-            page_spans,
+            page_table,
+            shapes,
             keys,
             on_demand_masks,
             masks: MaskCache::default(),
@@ -672,19 +751,16 @@ impl Heap {
         }
     }
 
-    /// The in-use span containing `addr`, if any: one lookup in the page
-    /// table, as the runtime's own `spanOf`.
-    pub fn span_index(&self, addr: Addr) -> Option<usize> {
+    /// The page-table entry of `addr`, if it lies in a heap arena.
+    #[inline]
+    fn page_entry(&self, addr: Addr) -> Option<PageEntry> {
         let arena = addr.0 >> ARENA_SHIFT;
-        let pages = match self.page_spans.binary_search_by_key(&arena, |(a, _)| *a) {
-            Ok(i) => &self.page_spans[i].1,
-            Err(_) => return None,
-        };
+        let i = self
+            .page_table
+            .binary_search_by_key(&arena, |(a, _)| *a)
+            .ok()?;
         let page = ((addr.0 >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)) as usize;
-        let si = pages.get(page)?.checked_sub(1)? as usize;
-        let k = self.keys.get(si)?;
-        let pages = addr.0.checked_sub(k.base)? >> PAGE_SHIFT;
-        (pages < u64::from(k.pages)).then_some(si)
+        self.page_table[i].1.get(page).copied()
     }
 
     /// The allocated object containing `addr` (any interior address).
@@ -693,11 +769,46 @@ impl Heap {
     }
 
     /// The allocated object containing `addr` with its bounds, from one
-    /// span lookup (the hot path of typing).
+    /// page-table lookup, as the runtime's own `spanOf` (the hot path of
+    /// typing and of extracting references).
+    #[inline]
     pub fn locate(&self, addr: Addr) -> Option<Found> {
-        let k = &self.keys[self.span_index(addr)?];
+        let e = self.page_entry(addr)?;
+        let k = match e.shape.checked_sub(1) {
+            // A shaped span: its key, from the page and the shape.
+            Some(shape) => {
+                let sh = self.shapes.get(shape as usize)?;
+                let page = addr.0 >> PAGE_SHIFT << PAGE_SHIFT;
+                let (first_object, slot_bits_at) = if e.partial {
+                    (0, e.index)
+                } else {
+                    (e.index, ALL_ALLOCATED)
+                };
+                SpanKey {
+                    base: page - (u64::from(e.back) << PAGE_SHIFT),
+                    elemsize: u64::from(sh.elemsize),
+                    // The page is the span's by construction.
+                    pages: u32::from(e.back) + 1,
+                    first_object,
+                    slot_bits_at,
+                    nelems: sh.nelems,
+                    has_headers: sh.has_headers,
+                }
+            }
+            None => {
+                let k = *self.keys.get(e.index.checked_sub(1)? as usize)?;
+                if (addr.0.checked_sub(k.base)? >> PAGE_SHIFT) >= u64::from(k.pages) {
+                    return None;
+                }
+                k
+            }
+        };
         let off = addr.0 - k.base;
-        let idx = off / k.elemsize.max(1);
+        // Shaped spans' offsets fit u32, whose division is cheaper.
+        let idx = match (u32::try_from(off), u32::try_from(k.elemsize)) {
+            (Ok(off), Ok(size)) => u64::from(off / size.max(1)),
+            _ => off / k.elemsize.max(1),
+        };
         if idx >= u64::from(k.nelems) {
             return None;
         }

@@ -96,3 +96,51 @@ fn marks_are_what_the_roots_reach() {
         assert!(live > 1000, "{}: {live} live objects", dir.display());
     }
 }
+
+/// Finding an object by address (the page table's shaped entries for spans
+/// of small objects, the span records for the others) agrees with the
+/// object list: every byte of an allocated slot finds its object with the
+/// slot's bounds, a free slot, a span's tail and the pages between spans
+/// find nothing.
+#[test]
+fn locate_agrees_with_the_object_list() {
+    for (dir, core) in test_cores() {
+        let a = core.analyze().unwrap();
+        let heap = &a.heap;
+        let (mut small, mut large, mut free) = (0, 0, 0);
+        for s in &heap.spans {
+            if s.nelems > 1 {
+                small += 1;
+            } else {
+                large += 1;
+            }
+            for k in 0..s.nelems {
+                let slot = s.base + k * s.elemsize;
+                let id = heap.objects.binary_search(&slot.0).ok();
+                for at in [slot, slot + s.elemsize / 2, slot + (s.elemsize - 1)] {
+                    let found = heap.locate(at);
+                    assert_eq!(found.map(|f| f.id.index()), id, "{}: {at:?}", dir.display());
+                    if let Some(f) = found {
+                        assert_eq!((f.slot, f.end), (slot, slot + s.elemsize));
+                        assert!(f.start >= f.slot && f.start < f.end);
+                    }
+                }
+                free += u32::from(id.is_none());
+            }
+            let tail = s.base + s.nelems * s.elemsize;
+            if tail < s.end() {
+                assert_eq!(heap.locate(tail), None, "{}: tail {tail:?}", dir.display());
+            }
+        }
+        for w in heap.spans.windows(2) {
+            if w[0].end() < w[1].base {
+                assert_eq!(heap.locate(w[0].end()), None);
+            }
+        }
+        assert!(
+            small > 10 && large > 0 && free > 0,
+            "{}: {small} {large} {free}",
+            dir.display()
+        );
+    }
+}
