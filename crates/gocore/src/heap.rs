@@ -755,12 +755,17 @@ impl Heap {
     #[inline]
     fn page_entry(&self, addr: Addr) -> Option<PageEntry> {
         let arena = addr.0 >> ARENA_SHIFT;
-        let i = self
-            .page_table
-            .binary_search_by_key(&arena, |(a, _)| *a)
-            .ok()?;
+        let table = &self.page_table;
+        // Arenas are usually contiguous (the runtime grows the heap upward
+        // from one hint), so the first guess is the arena's distance from
+        // the first one.
+        let first = table.first()?.0;
+        let i = match arena.checked_sub(first).map(|d| d as usize) {
+            Some(d) if table.get(d).is_some_and(|(a, _)| *a == arena) => d,
+            _ => table.binary_search_by_key(&arena, |(a, _)| *a).ok()?,
+        };
         let page = ((addr.0 >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)) as usize;
-        self.page_table[i].1.get(page).copied()
+        table[i].1.get(page).copied()
     }
 
     /// The allocated object containing `addr` (any interior address).

@@ -379,9 +379,21 @@ impl Dominators {
         };
         let mut bytes: Vec<u64> = (0..n).into_par_iter().map(own).collect();
         let mut objects: Vec<u32> = bytes.par_iter().map(|&b| u32::from(b > 0)).collect();
-        // Skip the root (preorder[0]), whose idom is itself.
-        for &v in self.preorder.iter().skip(1).rev() {
-            let (v, d) = (v as usize, self.idom[v as usize] as usize);
+        // Skip the root (preorder[0]), whose idom is itself. The sums hit
+        // the dominators at random: the dominator of a node a few places
+        // ahead is looked up, and then its sums asked for.
+        let order = &self.preorder;
+        for i in (1..order.len()).rev() {
+            if let Some(a) = i.checked_sub(2 * RETAINED_AHEAD) {
+                crate::prefetch(&self.idom, order[a] as usize);
+            }
+            if let Some(a) = i.checked_sub(RETAINED_AHEAD) {
+                let d = self.idom[order[a] as usize] as usize;
+                crate::prefetch(&bytes, d);
+                crate::prefetch(&objects, d);
+            }
+            let v = order[i] as usize;
+            let d = self.idom[v] as usize;
             bytes[d] += bytes[v];
             objects[d] += objects[v];
         }
@@ -480,6 +492,10 @@ fn eval(v: u32, last_linked: u32, info: &mut [Info], stack: &mut Vec<u32>) -> u3
     }
     info[p as usize].label
 }
+
+/// How many nodes ahead [`Dominators::retained_with`] asks for the sums of
+/// a node's dominator (and twice as many, for its dominator's id).
+const RETAINED_AHEAD: usize = 8;
 
 /// How many nodes ahead the semidominator pass fetches its predecessors'
 /// forest state.

@@ -19,6 +19,10 @@ pub struct DomTree {
     children: Vec<u32>,
 }
 
+/// How many nodes ahead [`DomTree::from_idom`] asks for a dominator's
+/// entry.
+const TREE_AHEAD: usize = 16;
+
 impl DomTree {
     /// Builds the tree from `idom` (by node; [`NONE`] for nodes outside the
     /// tree, `idom[root] == root` or [`NONE`]), as kept by
@@ -32,8 +36,13 @@ impl DomTree {
         let is_child = |v: usize, d: u32| d != NONE && v != root as usize;
         // Counts, then inclusive prefix sums (offsets[d] = end of d's list),
         // then a backwards fill that leaves offsets[d] at the list's start.
+        // Both passes hit the dominators' entries at random: each is asked
+        // for a few nodes ahead.
         let mut offsets = filled_vec(n + 1, 0u32);
         for (v, &d) in idom.iter().enumerate() {
+            if let Some(&ahead) = idom.get(v + TREE_AHEAD) {
+                crate::prefetch(&offsets, ahead as usize);
+            }
             if is_child(v, d) {
                 offsets[d as usize] += 1;
             }
@@ -46,6 +55,9 @@ impl DomTree {
         offsets[n] = sum;
         let mut children = filled_vec(sum as usize, 0u32);
         for (v, &d) in idom.iter().enumerate().rev() {
+            if let Some(&ahead) = v.checked_sub(TREE_AHEAD).map(|a| &idom[a]) {
+                crate::prefetch(&offsets, ahead as usize);
+            }
             if is_child(v, d) {
                 let at = &mut offsets[d as usize];
                 *at -= 1;
