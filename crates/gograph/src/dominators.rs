@@ -244,16 +244,14 @@ impl Dominators {
             .enumerate()
             .map(|(g, (nodes, words))| {
                 let mut count = 0;
-                for (k, &bits) in words.iter().enumerate() {
-                    for_each_bit(bits, |i| {
-                        let v = (g * LEAF_GROUP_WORDS + k) * 64 + i;
-                        let u = preds.successors(v as u32)[0];
-                        if is_reached(u) {
-                            nodes[k * 64 + i] = u;
-                            count += 1;
-                        }
-                    });
-                }
+                let first = g * LEAF_GROUP_WORDS * 64;
+                for_each_set_node(words, first, |v| {
+                    let u = preds.successors(v as u32)[0];
+                    if is_reached(u) {
+                        nodes[v - first] = u;
+                        count += 1;
+                    }
+                });
                 count
             })
             .collect();
@@ -272,15 +270,12 @@ impl Dominators {
             .enumerate()
             .for_each(|(g, (place, words))| {
                 let mut at = 0;
-                for (k, &bits) in words.iter().enumerate() {
-                    for_each_bit(bits, |i| {
-                        let v = (g * LEAF_GROUP_WORDS + k) * 64 + i;
-                        if pre[v] != NONE {
-                            place[at] = v as u32;
-                            at += 1;
-                        }
-                    });
-                }
+                for_each_set_node(words, g * LEAF_GROUP_WORDS * 64, |v| {
+                    if pre[v] != NONE {
+                        place[at] = v as u32;
+                        at += 1;
+                    }
+                });
             });
         vertex.shrink_to_fit();
         Dominators {
@@ -437,12 +432,16 @@ fn leaf_parents(succs: &Csr, preds: &Csr, root: u32, aside: &mut [u64]) -> Vec<u
 /// leaves are placed.
 const LEAF_GROUP_WORDS: usize = 1024;
 
-/// Calls `f` with the index of each set bit of `bits`, lowest first.
+/// Calls `f` with each node set in `words`, a part of a node bitmap that
+/// starts at node `first`, in ascending order.
 #[inline]
-fn for_each_bit(mut bits: u64, mut f: impl FnMut(usize)) {
-    while bits != 0 {
-        f(bits.trailing_zeros() as usize);
-        bits &= bits - 1;
+fn for_each_set_node(words: &[u64], first: usize, mut f: impl FnMut(usize)) {
+    for (k, &word) in words.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            f(first + k * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
     }
 }
 
