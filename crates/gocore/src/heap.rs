@@ -243,6 +243,26 @@ fn page_table(spans: &[Span], keys: &[SpanKey]) -> (PageTable, Vec<SpanShape>) {
         } else {
             None
         };
+        // Every page of the span has this entry, but for `back`.
+        let entry = match shape {
+            Some(shape) => {
+                let partial = k.slot_bits_at != ALL_ALLOCATED;
+                PageEntry {
+                    index: if partial {
+                        k.slot_bits_at
+                    } else {
+                        k.first_object
+                    },
+                    back: 0,
+                    shape: shape as u8 + 1,
+                    partial,
+                }
+            }
+            None => PageEntry {
+                index: si as u32 + 1,
+                ..PageEntry::default()
+            },
+        };
         let first_page = s.base.0 >> PAGE_SHIFT;
         let end = s.end().0.div_ceil(1 << PAGE_SHIFT);
         for page in first_page..end {
@@ -255,23 +275,12 @@ fn page_table(spans: &[Span], keys: &[SpanKey]) -> (PageTable, Vec<SpanShape>) {
                     i
                 }
             };
-            let partial = k.slot_bits_at != ALL_ALLOCATED;
-            table[i].1[(page & (PAGES_PER_ARENA - 1)) as usize] = match shape {
-                Some(shape) => PageEntry {
-                    index: if partial {
-                        k.slot_bits_at
-                    } else {
-                        k.first_object
-                    },
-                    back: (page - first_page) as u16,
-                    shape: shape as u8 + 1,
-                    partial,
-                },
-                None => PageEntry {
-                    index: si as u32 + 1,
-                    ..PageEntry::default()
-                },
+            let back = if shape.is_some() {
+                (page - first_page) as u16
+            } else {
+                0
             };
+            table[i].1[(page & (PAGES_PER_ARENA - 1)) as usize] = PageEntry { back, ..entry };
         }
     }
     (table, shapes)

@@ -43,8 +43,8 @@ impl Dominators {
     /// reasons. It runs in O(e log n) for the semidominator pass plus an
     /// NCA pass that is linear on real-world graphs (quadratic only on
     /// contrived ones). The search, the semidominator pass and the NCA
-    /// pass are sequential and bound by memory latency, so they prefetch
-    /// what they will read next; the gathering of predecessors (block by
+    /// pass are sequential and bound by memory latency; the first two
+    /// prefetch what they will read next. The gathering of predecessors (block by
     /// block), the translation back to node ids and the placing of the
     /// set-aside nodes run on the rayon pool.
     ///

@@ -272,8 +272,8 @@ fn root_out_of_range_panics() {
 
 /// A heap's shape over more nodes than one parallel group of set-aside
 /// leaves: a random graph of inner nodes, each pointing at leaves and at
-/// parents of leaves (a string header and its bytes), some of them
-/// unreachable, with the leaf ids interleaved with the inner ones.
+/// parents of leaves (a string header and its bytes), with the leaf ids
+/// interleaved with the inner ones.
 #[test]
 fn many_leaves_and_leaf_parents() {
     let mut rng = XorShift(0x51_7cc1_b727_220a);
@@ -282,7 +282,7 @@ fn many_leaves_and_leaf_parents() {
     let inner = |v: u32| v.is_multiple_of(4);
     let mut edges = Vec::new();
     for v in (4..n).step_by(4) {
-        // Inner nodes form a random graph; a few are unreachable.
+        // Inner nodes form a random graph; a few have no tree edge.
         if v % 1000 != 0 {
             edges.push((rng.below(v / 4) * 4, v));
         }
