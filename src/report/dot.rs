@@ -62,7 +62,7 @@ fn neighbourhood(v: &View<'_>, target: ObjId, depth: usize, max_nodes: usize) ->
             let mut next = Vec::new();
             for &n in frontier.iter() {
                 let row = if backwards {
-                    g.pred.successors(n)
+                    g.pred().successors(n)
                 } else {
                     g.succ.successors(n)
                 };

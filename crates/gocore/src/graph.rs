@@ -17,6 +17,7 @@
 //! are kept apart and never count as retention.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use gograph::{Chunk, Csr, Dominators, NodeSet, Retained, SparseRows};
 use gotypes::rtype::TypeReader;
@@ -61,7 +62,10 @@ pub struct HeapGraph {
     pub names: Vec<String>,
     pub root_slots: Vec<RootSlot>,
     pub succ: Csr,
-    pub pred: Csr,
+    /// Predecessors (the transpose of `succ`), made when first asked for
+    /// (see [`HeapGraph::pred`]): `retained` and the other reports of a
+    /// fresh analysis never need them.
+    pub pred: OnceLock<Csr>,
     /// Weak references, as predecessor lists: row `v` lists the weak handles
     /// that refer to object `v` (few rows: stored sparsely).
     pub weak_pred: SparseRows,
@@ -213,6 +217,11 @@ fn object_rows(
 }
 
 impl HeapGraph {
+    /// Predecessors of every node: strong references into it.
+    pub fn pred(&self) -> &Csr {
+        self.pred.get_or_init(|| self.succ.transpose())
+    }
+
     /// Build the graph of the analysed heap and compute its dominators, from
     /// the analysis' [`References`] (taken from it; extracted anew if they
     /// were taken before).
@@ -233,11 +242,10 @@ impl HeapGraph {
     ) -> Result<HeapGraph, Error> {
         let n = refs.succ.node_count();
         let n_objects = refs.n_objects;
-        let pred = refs.succ.transpose();
         let weak_pred = SparseRows::from_edges(n, weak).map_err(graph_error)?;
 
         progress.phase("computing dominators", None);
-        let dom = Dominators::compute(&refs.succ, &pred, refs.super_root);
+        let dom = Dominators::compute(&refs.succ, refs.super_root);
         let retained = dom.retained_with(|v| if v < n_objects { object_size(v) } else { 0 });
         let (idom, _) = dom.into_parts();
         Ok(HeapGraph {
@@ -246,7 +254,7 @@ impl HeapGraph {
             names: refs.names,
             root_slots: refs.root_slots,
             succ: refs.succ,
-            pred,
+            pred: OnceLock::new(),
             weak_pred,
             idom,
             retained,

@@ -158,8 +158,8 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     }
     w.u64s(g.succ.offsets());
     w.u32s(g.succ.targets());
-    w.u64s(g.pred.offsets());
-    w.u32s(g.pred.targets());
+    w.u64s(g.pred().offsets());
+    w.u32s(g.pred().targets());
     let (weak_nodes, weak_offsets, weak_targets) = g.weak_pred.parts();
     w.u32s(weak_nodes);
     w.u64s(weak_offsets);
@@ -321,7 +321,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
             names,
             root_slots,
             succ,
-            pred,
+            pred: pred.into(),
             weak_pred,
             idom,
             retained,

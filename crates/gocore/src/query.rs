@@ -285,7 +285,7 @@ impl HeapModel {
     pub fn referrers(&self, id: ObjId) -> Vec<(u32, bool)> {
         let g = &self.graph;
         let mut v: Vec<(u32, bool)> = g
-            .pred
+            .pred()
             .successors(id.0)
             .iter()
             .map(|&p| (p, false))
@@ -488,7 +488,7 @@ impl StepNamer<'_> {
         let m = self.model;
         let g = &m.graph;
         let extra = include_weak.then_some(&g.weak_pred as &dyn Adjacency);
-        let paths = shortest_paths_to(&g.pred, target.0, |v| m.is_root_node(v), max, extra);
+        let paths = shortest_paths_to(g.pred(), target.0, |v| m.is_root_node(v), max, extra);
         paths
             .into_iter()
             .filter_map(|p| {

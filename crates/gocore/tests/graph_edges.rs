@@ -55,7 +55,7 @@ fn object_edges_are_the_gc_pointers() {
             let got: BTreeSet<u32> = g.succ.successors(id.0).iter().copied().collect();
             assert_eq!(got, want, "{}: object {i}", dir.display());
             for &t in &got {
-                assert!(g.pred.successors(t).contains(&id.0), "pred of {t}");
+                assert!(g.pred().successors(t).contains(&id.0), "pred of {t}");
             }
             edges += got.len();
         }

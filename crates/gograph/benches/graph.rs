@@ -15,7 +15,7 @@ const SIZES: &[usize] = &[100_000, 1_000_000];
 /// A heap-like graph: `n - 1` objects, each with two to three successors
 /// (one near, for locality, and random ones), and a super-root (the last
 /// node) pointing at every 1000th object.
-fn heap_graph(n: usize) -> (Csr, Csr) {
+fn heap_graph(n: usize) -> Csr {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move |below: usize| {
         state ^= state << 13;
@@ -40,7 +40,7 @@ fn heap_graph(n: usize) -> (Csr, Csr) {
     let before = targets.len();
     targets.extend((0..objects).step_by(1000).map(|v| v as u32));
     counts.push((targets.len() - before) as u32);
-    let succs = Csr::from_chunks(
+    Csr::from_chunks(
         n,
         vec![Chunk {
             first_node: 0,
@@ -48,14 +48,12 @@ fn heap_graph(n: usize) -> (Csr, Csr) {
             targets,
         }],
     )
-    .expect("a valid graph");
-    let preds = succs.transpose();
-    (succs, preds)
+    .expect("a valid graph")
 }
 
 #[divan::bench(args = SIZES)]
 fn csr_from_chunks(bencher: divan::Bencher, n: usize) {
-    let (succs, _) = heap_graph(n);
+    let succs = heap_graph(n);
     bencher
         .with_inputs(|| {
             // One chunk per 64 Ki nodes, as graph extraction makes them.
@@ -82,26 +80,26 @@ fn csr_from_chunks(bencher: divan::Bencher, n: usize) {
 
 #[divan::bench(args = SIZES)]
 fn transpose(bencher: divan::Bencher, n: usize) {
-    let (succs, _) = heap_graph(n);
+    let succs = heap_graph(n);
     bencher.bench(|| succs.transpose());
 }
 
 #[divan::bench(args = SIZES)]
 fn dominators(bencher: divan::Bencher, n: usize) {
-    let (succs, preds) = heap_graph(n);
-    bencher.bench(|| Dominators::compute(&succs, &preds, (n - 1) as u32));
+    let succs = heap_graph(n);
+    bencher.bench(|| Dominators::compute(&succs, (n - 1) as u32));
 }
 
 #[divan::bench(args = SIZES)]
 fn retained_sizes(bencher: divan::Bencher, n: usize) {
-    let (succs, preds) = heap_graph(n);
-    let doms = Dominators::compute(&succs, &preds, (n - 1) as u32);
+    let succs = heap_graph(n);
+    let doms = Dominators::compute(&succs, (n - 1) as u32);
     let sizes: Vec<u64> = (0..n as u64).map(|v| 16 + v % 512).collect();
     bencher.bench(|| doms.retained(&sizes));
 }
 
 #[divan::bench(args = SIZES)]
 fn bfs(bencher: divan::Bencher, n: usize) {
-    let (succs, _) = heap_graph(n);
+    let succs = heap_graph(n);
     bencher.bench(|| bfs_depths(&succs, (n - 1) as u32));
 }

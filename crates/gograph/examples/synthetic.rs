@@ -76,7 +76,7 @@ fn main() {
     let before = status_kib("VmRSS");
     reset_peak();
     let t = Instant::now();
-    let doms = Dominators::compute(&succs, &preds, (n - 1) as u32);
+    let doms = Dominators::compute(&succs, (n - 1) as u32);
     report("dominators", t);
     let dom_peak = status_kib("VmHWM").saturating_sub(before);
     println!(

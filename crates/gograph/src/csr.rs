@@ -255,84 +255,146 @@ impl Csr {
     }
 
     /// The reverse graph: row `v` lists the sources of edges into `v`, in
-    /// ascending order (with duplicates kept).
-    ///
-    /// A counting sort, O(n + e), with no memory beyond the result. It is
-    /// parallel without atomics: each worker owns a range of target nodes
-    /// (balanced by edge count for the scatter) and scans the whole edge list
-    /// for the edges landing in its range; the extra sequential reads are
-    /// cheap next to the random writes they split up.
+    /// ascending order (with duplicates kept). See [`group_by_row`].
     pub fn transpose(&self) -> Csr {
-        let n = self.node_count();
-        let e = self.targets.len();
-        let parts = if e < (1 << 18) {
-            1
-        } else {
-            rayon::current_num_threads().clamp(1, MAX_TRANSPOSE_PARTS)
-        };
+        let (offsets, targets) = group_by_row(self.node_count(), &Reversed(self));
+        Csr { offsets, targets }
+    }
 
-        // 1. In-degrees: offsets[t] counts edges into t.
-        let mut offsets = vec![0u64; n + 1];
-        let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
-        split_by_bounds(&mut offsets[..n], &bounds)
-            .into_par_iter()
-            .zip(&bounds[..parts])
-            .for_each(|(counts, &lo)| {
-                for &t in &self.targets {
-                    // Wrapping keeps this one comparison per edge.
-                    if let Some(c) = counts.get_mut((t as usize).wrapping_sub(lo)) {
-                        *c += 1;
-                    }
-                }
-            });
-
-        // 2. Inclusive prefix sums: offsets[t] = end of row t.
-        let mut sum = 0u64;
-        for o in &mut offsets[..n] {
-            sum += *o;
-            *o = sum;
-        }
-        offsets[n] = sum;
-
-        // 3. Scatter from the last edge backwards, decrementing each row's
-        // cursor: rows fill back to front, come out ascending by source, and
-        // offsets[t] ends at the start of row t.
-        let mut bounds = vec![0usize; parts + 1];
-        bounds[parts] = n;
-        for (p, b) in bounds.iter_mut().enumerate().take(parts).skip(1) {
-            let edge = (p * e / parts) as u64;
-            *b = offsets[..n].partition_point(|&end| end <= edge);
-        }
-        let row_start = |v: usize, offsets: &[u64]| if v == 0 { 0 } else { offsets[v - 1] };
-        let edge_bounds: Vec<usize> = bounds
-            .iter()
-            .map(|&b| to_usize(row_start(b, &offsets)))
-            .collect();
-        let mut targets = vec![0u32; e];
-        let out_parts = split_by_bounds(&mut targets, &edge_bounds);
-        let cursor_parts = split_by_bounds(&mut offsets[..n], &bounds);
-        out_parts
-            .into_par_iter()
-            .zip(cursor_parts)
-            .enumerate()
-            .for_each(|(p, (out, cursors))| {
-                let (lo, base) = (bounds[p], edge_bounds[p] as u64);
-                for v in (0..n).rev() {
-                    for &t in self.successors(v as u32).iter().rev() {
-                        if let Some(c) = cursors.get_mut((t as usize).wrapping_sub(lo)) {
-                            *c -= 1;
-                            out[to_usize(*c - base)] = v as u32;
-                        }
-                    }
-                }
-            });
+    /// Rows of `n` nodes from `(row, value)` pairs: row `v` holds the
+    /// values of the pairs whose row is `v`, in the pairs' order. Parallel
+    /// (see [`group_by_row`]); the pairs must be in range.
+    pub(crate) fn from_pairs(n: usize, pairs: &[(u32, u32)]) -> Csr {
+        let (offsets, targets) = group_by_row(n, pairs);
         Csr { offsets, targets }
     }
 }
 
-/// More partitions than this only multiply the full scans in
-/// [`Csr::transpose`] without adding memory bandwidth.
-const MAX_TRANSPOSE_PARTS: usize = 8;
+/// `(row, value)` pairs, the input of [`group_by_row`].
+pub(crate) trait Pairs: Sync {
+    fn count(&self) -> usize;
+    /// The row of every pair, in any order.
+    fn for_each_row(&self, f: impl FnMut(u32));
+    /// Every pair, last first.
+    fn for_each_rev(&self, f: impl FnMut(u32, u32));
+}
+
+impl Pairs for [(u32, u32)] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn for_each_row(&self, mut f: impl FnMut(u32)) {
+        self.iter().for_each(|&(row, _)| f(row));
+    }
+
+    fn for_each_rev(&self, mut f: impl FnMut(u32, u32)) {
+        self.iter().rev().for_each(|&(row, value)| f(row, value));
+    }
+}
+
+/// A graph's edges as `(target, source)` pairs.
+struct Reversed<'a>(&'a Csr);
+
+impl Pairs for Reversed<'_> {
+    fn count(&self) -> usize {
+        self.0.targets.len()
+    }
+
+    fn for_each_row(&self, mut f: impl FnMut(u32)) {
+        self.0.targets.iter().for_each(|&t| f(t));
+    }
+
+    fn for_each_rev(&self, mut f: impl FnMut(u32, u32)) {
+        for v in (0..self.0.node_count()).rev() {
+            for &t in self.0.successors(v as u32).iter().rev() {
+                f(t, v as u32);
+            }
+        }
+    }
+}
+
+/// Groups `pairs` by row into CSR offsets (`n + 1`) and values.
+///
+/// A counting sort, O(n + pairs), with no memory beyond the result. It is
+/// parallel without atomics: each worker owns a range of rows (balanced by
+/// pair count for the scatter) and scans all the pairs for those landing in
+/// its range; the extra sequential reads are cheap next to the random
+/// writes they split up.
+fn group_by_row(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<u64>, Vec<u32>) {
+    let e = pairs.count();
+    let parts = scan_parts(e);
+
+    // 1. Counts: offsets[v] counts the pairs of row v.
+    let mut offsets = vec![0u64; n + 1];
+    let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
+    split_by_bounds(&mut offsets[..n], &bounds)
+        .into_par_iter()
+        .zip(&bounds[..parts])
+        .for_each(|(counts, &lo)| {
+            pairs.for_each_row(|row| {
+                // Wrapping keeps this one comparison per pair.
+                if let Some(c) = counts.get_mut((row as usize).wrapping_sub(lo)) {
+                    *c += 1;
+                }
+            });
+        });
+
+    // 2. Inclusive prefix sums: offsets[v] = end of row v.
+    let mut sum = 0u64;
+    for o in &mut offsets[..n] {
+        sum += *o;
+        *o = sum;
+    }
+    offsets[n] = sum;
+
+    // 3. Scatter from the last pair backwards, decrementing each row's
+    // cursor: rows fill back to front, keep the pairs' order, and
+    // offsets[v] ends at the start of row v.
+    let mut bounds = vec![0usize; parts + 1];
+    bounds[parts] = n;
+    for (p, b) in bounds.iter_mut().enumerate().take(parts).skip(1) {
+        let edge = (p * e / parts) as u64;
+        *b = offsets[..n].partition_point(|&end| end <= edge);
+    }
+    let row_start = |v: usize, offsets: &[u64]| if v == 0 { 0 } else { offsets[v - 1] };
+    let edge_bounds: Vec<usize> = bounds
+        .iter()
+        .map(|&b| to_usize(row_start(b, &offsets)))
+        .collect();
+    let mut values = vec![0u32; e];
+    let out_parts = split_by_bounds(&mut values, &edge_bounds);
+    let cursor_parts = split_by_bounds(&mut offsets[..n], &bounds);
+    out_parts
+        .into_par_iter()
+        .zip(cursor_parts)
+        .enumerate()
+        .for_each(|(p, (out, cursors))| {
+            let (lo, base) = (bounds[p], edge_bounds[p] as u64);
+            pairs.for_each_rev(|row, value| {
+                if let Some(c) = cursors.get_mut((row as usize).wrapping_sub(lo)) {
+                    *c -= 1;
+                    out[to_usize(*c - base)] = value;
+                }
+            });
+        });
+    (offsets, values)
+}
+
+/// More partitions than this only multiply the full scans of the edges
+/// without adding memory bandwidth.
+const MAX_SCAN_PARTS: usize = 8;
+
+/// Into how many parts of the nodes a pass that reads all `edges` edges
+/// once per part splits its counters ([`group_by_row`]): one per thread,
+/// or one for small graphs.
+pub(crate) fn scan_parts(edges: usize) -> usize {
+    if edges < (1 << 18) {
+        1
+    } else {
+        rayon::current_num_threads().clamp(1, MAX_SCAN_PARTS)
+    }
+}
 
 fn check_node_count(n: usize) -> Result<(), CsrError> {
     if n > MAX_NODES {
@@ -350,7 +412,7 @@ fn check_targets(targets: &[u32], n: usize) -> Result<(), CsrError> {
 
 /// Splits `s` into the disjoint pieces `s[bounds[i]..bounds[i + 1]]`;
 /// `bounds` must be non-decreasing, starting at 0 and ending at `s.len()`.
-fn split_by_bounds<'a, T>(mut s: &'a mut [T], bounds: &[usize]) -> Vec<&'a mut [T]> {
+pub(crate) fn split_by_bounds<'a, T>(mut s: &'a mut [T], bounds: &[usize]) -> Vec<&'a mut [T]> {
     let mut pieces = Vec::with_capacity(bounds.len().saturating_sub(1));
     for w in bounds.windows(2) {
         let (piece, tail) = s.split_at_mut(w[1] - w[0]);

@@ -2,9 +2,11 @@
 //! reachable from a root (iterative Semi-NCA) and derives [`Retained`] sizes
 //! from it.
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
 use rayon::prelude::*;
 
-use crate::csr::{to_usize, Csr};
+use crate::csr::{split_by_bounds, to_usize, Csr};
 use crate::domtree::DomTree;
 use crate::{filled_vec, prefaulted_vec, NONE};
 
@@ -27,49 +29,53 @@ pub struct Dominators {
 impl Dominators {
     /// Computes dominators of the nodes reachable from `root`.
     ///
-    /// `preds` must be the transpose of `succs` (as built by
-    /// [`Csr::transpose`]); only the order within rows may differ.
-    ///
     /// The algorithm is Semi-NCA (Georgiadis; the variant LLVM uses) with an
     /// explicit DFS stack and iterative path compression, so chains of
-    /// millions of nodes are fine. Leaves with a single predecessor (in a
-    /// heap, a third or more of the objects: strings' bytes, byte slices'
-    /// arrays, small structs without pointers) are set aside first: a leaf
-    /// is on no path to another node, and its one predecessor is its
-    /// immediate dominator, so the search and the semidominator pass skip
-    /// them. So are the nodes with a single predecessor whose successors
-    /// are all such leaves (a string's header object, a map's group of
-    /// strings: 14% of the nodes of the 4M benchmark core), for the same
-    /// reasons. It runs in O(e log n) for the semidominator pass plus an
-    /// NCA pass that is linear on real-world graphs (quadratic only on
-    /// contrived ones). The search, the semidominator pass and the NCA
-    /// pass are sequential and bound by memory latency; the first two
-    /// prefetch what they will read next. The gathering of predecessors (block by
-    /// block), the translation back to node ids and the placing of the
-    /// set-aside nodes run on the rayon pool.
+    /// millions of nodes are fine. It needs no predecessor graph: the search
+    /// records the edges that are not in its tree, by preorder number, and
+    /// these, grouped by target, are the only predecessors the
+    /// semidominator pass reads (a node's DFS parent is where its search
+    /// starts).
     ///
-    /// Working memory is about 24 bytes per node (five `u32` per reachable
-    /// node, one per node; before the search, one per leaves' parent) plus
-    /// the DFS and compression stacks, whose depth is the longest DFS path
-    /// (up to 8 and 4 bytes per node on a single chain). The result keeps 8
-    /// of those bytes.
+    /// Leaves with a single predecessor (in a heap, a third or more of the
+    /// objects: strings' bytes, byte slices' arrays, small structs without
+    /// pointers) are set aside first: a leaf is on no path to another node,
+    /// and its one predecessor is its immediate dominator, so the search and
+    /// the semidominator pass skip them. So are the nodes with a single
+    /// predecessor whose successors are all such leaves (a string's header
+    /// object, a map's group of strings: 14% of the nodes of the 4M benchmark
+    /// core), for the same reasons. It runs in O(e log n) for the
+    /// semidominator pass plus an NCA pass that is linear on real-world
+    /// graphs (quadratic only on contrived ones). The search, the
+    /// semidominator pass and the NCA pass are sequential and bound by
+    /// memory latency; the first two prefetch what they will read next.
+    /// Counting predecessors, grouping the non-tree edges, the translation
+    /// back to node ids and the placing of the set-aside nodes run on the
+    /// rayon pool.
+    ///
+    /// Working memory is about 28 bytes per searched node (the DFS arrays,
+    /// the forest, the grouped edges' offsets), 4 per node, and 8 per
+    /// non-tree edge while the search runs (then 4), plus the DFS and
+    /// compression stacks, whose depth is the longest DFS path (up to 8 and
+    /// 4 bytes per node on a single chain). The result keeps 8 bytes per
+    /// node.
     ///
     /// # Panics
-    /// If `root >= succs.node_count()` or the two graphs differ in node
-    /// count.
-    pub fn compute(succs: &Csr, preds: &Csr, root: u32) -> Dominators {
+    /// If `root >= succs.node_count()`.
+    pub fn compute(succs: &Csr, root: u32) -> Dominators {
         let n = succs.node_count();
         assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
-        assert_eq!(n, preds.node_count(), "preds is not succs' transpose");
 
         // 0. Leaves with one predecessor, set aside (one bit per node).
+        let single = single_predecessor(succs);
+        let is_single = |v: u32| single[v as usize / 64] >> (v % 64) & 1 == 1;
         let mut aside: Vec<u64> = (0..n.div_ceil(64))
             .into_par_iter()
             .map(|w| {
                 let mut bits = 0u64;
                 for v in w * 64..(w * 64 + 64).min(n) {
                     let v32 = v as u32;
-                    if v32 != root && succs.degree(v32) == 0 && preds.degree(v32) == 1 {
+                    if v32 != root && succs.degree(v32) == 0 && is_single(v32) {
                         bits |= 1 << (v % 64);
                     }
                 }
@@ -78,7 +84,8 @@ impl Dominators {
             .collect();
         // 0b. Then the nodes with one predecessor whose successors are all
         // such leaves.
-        let parents = leaf_parents(succs, preds, root, &mut aside);
+        let parents = leaf_parents(succs, &single, root, &mut aside);
+        drop(single);
         let is_aside = |v: u32| aside[v as usize / 64] >> (v % 64) & 1 == 1;
         // At most this many nodes are searched (the root is never aside).
         let searched = n - aside.iter().map(|w| w.count_ones() as usize).sum::<usize>();
@@ -90,6 +97,9 @@ impl Dominators {
         let mut pre = filled_vec(n, NONE);
         let mut vertex: Vec<u32> = prefaulted_vec(searched);
         let mut parent: Vec<u32> = prefaulted_vec(searched);
+        // The edges that are not in the DFS tree, as (target, source)
+        // numbers.
+        let mut non_tree: Vec<(u32, u32)> = Vec::new();
         {
             let offsets = succs.offsets();
             let targets = succs.targets();
@@ -106,9 +116,18 @@ impl Dominators {
                 while *cursor < end {
                     let t = targets[to_usize(*cursor)];
                     *cursor += 1;
-                    if !is_aside(t) && pre[t as usize] == NONE {
+                    if is_aside(t) {
+                        continue;
+                    }
+                    let w = pre[t as usize];
+                    if w == NONE {
                         found = Some(t);
                         break;
+                    }
+                    // Not a tree edge: kept for the semidominator pass
+                    // unless it is a loop or goes to the root.
+                    if w != top && w != 0 {
+                        non_tree.push((w, top));
                     }
                 }
                 match found {
@@ -138,12 +157,17 @@ impl Dominators {
         let r = vertex.len();
 
         // 2. Semidominators, in reverse preorder. From here on arrays are
-        // indexed by preorder number. The link-eval forest (nodes numbered
-        // > i are linked) starts as the DFS tree; path compression rewrites
-        // its links, so the DFS parents stay in `idom`, which is also their
-        // starting value for the NCA pass. Each node's forest link, label
-        // and semidominator sit together, since eval touches them together
-        // at random.
+        // indexed by preorder number. Predecessors by number first (the
+        // non-tree edges: the DFS parent is where each node's search
+        // starts), so that the forest below takes the pages the edge list
+        // gives back. The link-eval forest (nodes numbered > i are linked)
+        // starts as the DFS tree; path compression rewrites its links, so
+        // the DFS parents stay in `idom`, which is also their starting value
+        // for the NCA pass. Each node's forest link, label and
+        // semidominator sit together, since eval touches them together at
+        // random.
+        let preds = Csr::from_pairs(r, &non_tree);
+        drop(non_tree);
         let mut idom = parent;
         let mut info: Vec<Info> = idom
             .par_iter()
@@ -155,37 +179,30 @@ impl Dominators {
             })
             .collect();
         let mut stack: Vec<u32> = Vec::new();
-        let mut block = PredBlock::default();
-        let mut hi = r;
-        while hi > 1 {
-            let lo = hi.saturating_sub(PRED_BLOCK).max(1);
-            block.gather(preds, &pre, &vertex[lo..hi]);
-            for i in (lo..hi).rev() {
-                if let Some(ahead) = (i - lo).checked_sub(SEMI_AHEAD) {
-                    for &j in block.row(ahead) {
-                        crate::prefetch(&info, j as usize);
-                    }
+        for i in (1..r).rev() {
+            if let Some(ahead) = i.checked_sub(SEMI_AHEAD) {
+                for &j in preds.successors(ahead as u32) {
+                    crate::prefetch(&info, j as usize);
                 }
-                let last_linked = i as u32 + 1;
-                let mut s = idom[i]; // the DFS parent is a predecessor
-                for &j in block.row(i - lo) {
-                    // An unprocessed predecessor (j <= i: not linked, label
-                    // and semi still its own number) offers itself, no
-                    // lookup needed; this covers every DFS-tree edge.
-                    let candidate = if j < last_linked {
-                        j
-                    } else {
-                        let u = eval(j, last_linked, &mut info, &mut stack);
-                        info[u as usize].semi
-                    };
-                    s = s.min(candidate);
-                }
-                info[i].semi = s;
             }
-            hi = lo;
+            let last_linked = i as u32 + 1;
+            let mut s = idom[i]; // the DFS parent is a predecessor
+            for &j in preds.successors(i as u32) {
+                // An unprocessed predecessor (j <= i: not linked, label
+                // and semi still its own number) offers itself, no lookup
+                // needed.
+                let candidate = if j < last_linked {
+                    j
+                } else {
+                    let u = eval(j, last_linked, &mut info, &mut stack);
+                    info[u as usize].semi
+                };
+                s = s.min(candidate);
+            }
+            info[i].semi = s;
         }
         drop(stack);
-        drop(block);
+        drop(preds);
 
         // 3. idom(w) = NCA(parent(w), sdom(w)) in the DFS tree: climb from
         // the parent through already-final idoms until at or above sdom.
@@ -206,51 +223,48 @@ impl Dominators {
                 *p = vertex[idom[*p as usize] as usize];
             }
         });
-        // 5. A set-aside node is dominated by its predecessor, when reached:
-        // the leaves' parents first (so each comes after its idom), then
-        // the leaves. A parent's predecessor is neither a leaf nor another
-        // parent (a parent points only at leaves), and a leaf's is no leaf,
-        // so each group reads only idoms the steps before it wrote, and
-        // runs in parallel.
-        let reached_parents: Vec<(u32, u32)> = parents
-            .par_iter()
-            .filter_map(|&v| {
-                let u = preds.successors(v)[0];
-                (pre[u as usize] != NONE).then_some((v, u))
-            })
-            .collect();
+        // 5. A set-aside node is dominated by its one predecessor, when
+        // that is reached: every searched node that was reached writes the
+        // idoms of its set-aside successors (parents and leaves), then every
+        // reached parent those of its leaves. A parent's predecessor is
+        // neither a leaf nor another parent (a parent points only at
+        // leaves), so each pass reads only idoms the steps before it wrote;
+        // each set-aside node has one writer.
+        {
+            let idom = as_atomic(&mut pre);
+            let reached = |v: u32| idom[v as usize].load(Relaxed) != NONE;
+            let adopt_set_aside = |u: u32| {
+                for &t in succs.successors(u) {
+                    if is_aside(t) {
+                        idom[t as usize].store(u, Relaxed);
+                    }
+                }
+            };
+            (0..n as u32)
+                .into_par_iter()
+                .with_min_len(1 << 12)
+                .filter(|&u| !is_aside(u) && reached(u))
+                .for_each(adopt_set_aside);
+            parents
+                .par_iter()
+                .filter(|&&p| reached(p))
+                .for_each(|&p| adopt_set_aside(p));
+        }
+        let reached = |v: usize| pre[v] != NONE;
+        vertex.extend(parents.iter().filter(|&&p| reached(p as usize)));
         for &v in &parents {
             aside[v as usize / 64] &= !(1 << (v % 64));
         }
-        for &(v, u) in &reached_parents {
-            pre[v as usize] = u;
-        }
-        vertex.extend(reached_parents.iter().map(|&(v, _)| v));
-        drop(reached_parents);
-        let reached: Vec<u64> = pre
-            .par_chunks(64)
-            .map(|c| {
-                c.iter()
-                    .enumerate()
-                    .fold(0, |bits, (i, &d)| bits | u64::from(d != NONE) << i)
-            })
-            .collect();
-        let is_reached = |u: u32| reached[u as usize / 64] >> (u % 64) & 1 == 1;
-        // Leaves by groups of words: their idoms and counts, then their
-        // places in the preorder from the counts.
-        let leaves_reached: Vec<usize> = pre
-            .par_chunks_mut(64 * LEAF_GROUP_WORDS)
-            .zip(aside.par_chunks(LEAF_GROUP_WORDS))
+        drop(parents);
+        // The leaves, by groups of words: how many each group has reached,
+        // then their places in the preorder from the counts.
+        let leaves_reached: Vec<usize> = aside
+            .par_chunks(LEAF_GROUP_WORDS)
             .enumerate()
-            .map(|(g, (nodes, words))| {
+            .map(|(g, words)| {
                 let mut count = 0;
-                let first = g * LEAF_GROUP_WORDS * 64;
-                for_each_set_node(words, first, |v| {
-                    let u = preds.successors(v as u32)[0];
-                    if is_reached(u) {
-                        nodes[v - first] = u;
-                        count += 1;
-                    }
+                for_each_set_node(words, g * LEAF_GROUP_WORDS * 64, |v| {
+                    count += usize::from(reached(v));
                 });
                 count
             })
@@ -271,7 +285,7 @@ impl Dominators {
             .for_each(|(g, (place, words))| {
                 let mut at = 0;
                 for_each_set_node(words, g * LEAF_GROUP_WORDS * 64, |v| {
-                    if pre[v] != NONE {
+                    if reached(v) {
                         place[at] = v as u32;
                         at += 1;
                     }
@@ -407,7 +421,7 @@ impl Dominators {
 /// path to a node that is not, and its predecessor is its immediate
 /// dominator. Found in parallel and added to `aside`; none is the
 /// predecessor of another (its successors are leaves).
-fn leaf_parents(succs: &Csr, preds: &Csr, root: u32, aside: &mut [u64]) -> Vec<u32> {
+fn leaf_parents(succs: &Csr, single: &[u64], root: u32, aside: &mut [u64]) -> Vec<u32> {
     let n = succs.node_count() as u32;
     let is_leaf = |v: u32| aside[v as usize / 64] >> (v % 64) & 1 == 1;
     let parents: Vec<u32> = (0..n)
@@ -417,8 +431,7 @@ fn leaf_parents(succs: &Csr, preds: &Csr, root: u32, aside: &mut [u64]) -> Vec<u
             let out = succs.successors(v);
             v != root
                 && !out.is_empty()
-                && preds.degree(v) == 1
-                && preds.successors(v)[0] != v
+                && single[v as usize / 64] >> (v % 64) & 1 == 1
                 && out.iter().all(|&t| is_leaf(t))
         })
         .collect();
@@ -500,63 +513,42 @@ const RETAINED_AHEAD: usize = 8;
 /// forest state.
 const SEMI_AHEAD: usize = 8;
 
-/// Nodes per [`PredBlock`]: large enough to amortise the parallel gather,
-/// small enough that the block's rows stay in cache.
-const PRED_BLOCK: usize = 1 << 14;
-
-/// The predecessors of a block of consecutive preorder numbers, translated
-/// to preorder numbers (unreachable ones dropped). Gathering them is the
-/// random-access-heavy part of the semidominator pass and has no
-/// dependencies between nodes, so it runs in parallel ahead of the
-/// sequential eval loop.
-#[derive(Default)]
-struct PredBlock {
-    /// Row `k` is `preds[ends[k - 1]..ends[k]]` (`ends[-1]` = 0).
-    ends: Vec<usize>,
-    preds: Vec<u32>,
-    /// Per-worker (row lengths, rows) buffers, reused across blocks.
-    parts: Vec<(Vec<usize>, Vec<u32>)>,
+/// The nodes with exactly one predecessor, one bit per node. On the rayon
+/// pool: each task reads every edge and counts those into its part of the
+/// nodes (two bits per node, in cache where a random counter would not be).
+fn single_predecessor(succs: &Csr) -> Vec<u64> {
+    let words = succs.node_count().div_ceil(64);
+    let parts = crate::csr::scan_parts(succs.targets().len());
+    let bounds: Vec<usize> = (0..=parts).map(|p| p * words / parts).collect();
+    let mut once = vec![0u64; words];
+    let mut twice = vec![0u64; words];
+    split_by_bounds(&mut once, &bounds)
+        .into_par_iter()
+        .zip(split_by_bounds(&mut twice, &bounds))
+        .zip(&bounds[..parts])
+        .for_each(|((once, twice), &lo)| {
+            let first = lo * 64;
+            for &t in succs.targets() {
+                // Wrapping keeps this one comparison per edge.
+                let k = (t as usize).wrapping_sub(first);
+                if let (Some(o), Some(tw)) = (once.get_mut(k / 64), twice.get_mut(k / 64)) {
+                    let bit = 1u64 << (k % 64);
+                    *tw |= *o & bit;
+                    *o |= bit;
+                }
+            }
+        });
+    once.par_iter_mut().zip(&twice).for_each(|(o, &t)| *o &= !t);
+    once
 }
 
-impl PredBlock {
-    fn gather(&mut self, preds: &Csr, pre: &[u32], nodes: &[u32]) {
-        let workers = rayon::current_num_threads().max(1);
-        let per = nodes.len().div_ceil(workers * 4).max(256);
-        let pieces: Vec<&[u32]> = nodes.chunks(per).collect();
-        self.parts.resize_with(pieces.len(), Default::default);
-        self.parts
-            .par_iter_mut()
-            .zip(pieces)
-            .for_each(|((lens, out), piece)| {
-                lens.clear();
-                out.clear();
-                for &w in piece {
-                    let before = out.len();
-                    out.extend(
-                        preds
-                            .successors(w)
-                            .iter()
-                            .map(|&v| pre[v as usize])
-                            .filter(|&j| j != NONE),
-                    );
-                    lens.push(out.len() - before);
-                }
-            });
-        self.ends.clear();
-        self.preds.clear();
-        for (lens, out) in &self.parts {
-            for &len in lens {
-                let end = self.ends.last().copied().unwrap_or(0) + len;
-                self.ends.push(end);
-            }
-            self.preds.extend_from_slice(out);
-        }
-    }
-
-    fn row(&self, k: usize) -> &[u32] {
-        let start = if k == 0 { 0 } else { self.ends[k - 1] };
-        &self.preds[start..self.ends[k]]
-    }
+/// `v` as atomics, so that parallel passes can write disjoint entries
+/// chosen at random.
+fn as_atomic(v: &mut [u32]) -> &[AtomicU32] {
+    // SAFETY: `AtomicU32` has the same size, alignment and bit validity as
+    // `u32`, and the exclusive borrow keeps every other access out while
+    // the atomic view lives.
+    unsafe { &*(v as *mut [u32] as *const [AtomicU32]) }
 }
 
 /// Iterator over a node's strict dominators; see

@@ -20,7 +20,7 @@
 //!   nearest sources to a target), [`bfs_depths`] and [`bfs_parents`] (the
 //!   shortest-path tree from a root).
 //!
-//! Typical use: build the successor [`Csr`], [`Csr::transpose`] it, run
+//! Typical use: build the successor [`Csr`], run
 //! [`Dominators::compute`], then [`Dominators::retained`] and
 //! [`Dominators::tree`] + [`DomTree::retained_by_key`]:
 //!
@@ -29,8 +29,7 @@
 //!
 //! // Super-root 3 -> root 2 -> objects 0 and 1; 0 -> 1.
 //! let succs = Csr::from_edges(4, &[(3, 2), (2, 0), (2, 1), (0, 1)])?;
-//! let preds = succs.transpose();
-//! let doms = Dominators::compute(&succs, &preds, 3);
+//! let doms = Dominators::compute(&succs, 3);
 //! assert_eq!(doms.immediate_dominator(1), Some(2));
 //! let retained = doms.retained(&[16, 32, 0, 0]);
 //! assert_eq!(retained.bytes[2], 48);

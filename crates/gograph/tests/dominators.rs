@@ -3,15 +3,15 @@
 
 mod common;
 
-use common::{arb_graph, graphs, petgraph_idoms, XorShift};
+use common::{arb_graph, petgraph_idoms, succs_of, XorShift};
 use gograph::{Dominators, NONE};
 use proptest::prelude::*;
 
 /// Checks every node's immediate dominator against petgraph, and the
 /// structural invariants of the result.
 fn check_against_petgraph(n: usize, edges: &[(u32, u32)], root: u32) -> Dominators {
-    let (succs, preds) = graphs(n, edges);
-    let doms = Dominators::compute(&succs, &preds, root);
+    let succs = succs_of(n, edges);
+    let doms = Dominators::compute(&succs, root);
     let expected = petgraph_idoms(n, edges, root);
     for v in 0..n as u32 {
         assert_eq!(
@@ -73,8 +73,8 @@ proptest! {
 
     #[test]
     fn dominators_of_is_the_idom_chain((n, edges) in arb_graph(100)) {
-        let (succs, preds) = graphs(n, &edges);
-        let doms = Dominators::compute(&succs, &preds, 0);
+        let succs = succs_of(n, &edges);
+        let doms = Dominators::compute(&succs, 0);
         for v in 0..n as u32 {
             let chain: Vec<u32> = doms.dominators_of(v).collect();
             if v == 0 || !doms.is_reachable(v) {
@@ -94,8 +94,8 @@ proptest! {
 fn long_chain_no_recursion() {
     let n = 100_000u32;
     let edges: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
-    let (succs, preds) = graphs(n as usize, &edges);
-    let doms = Dominators::compute(&succs, &preds, 0);
+    let succs = succs_of(n as usize, &edges);
+    let doms = Dominators::compute(&succs, 0);
     for v in 1..n {
         assert_eq!(doms.immediate_dominator(v), Some(v - 1));
     }
@@ -122,8 +122,8 @@ fn long_ladder_with_back_edges() {
         }
         edges.push((i, 0));
     }
-    let (succs, preds) = graphs(n as usize, &edges);
-    let doms = Dominators::compute(&succs, &preds, 0);
+    let succs = succs_of(n as usize, &edges);
+    let doms = Dominators::compute(&succs, 0);
     assert_eq!(doms.immediate_dominator(1), Some(0));
     for v in 2..n {
         let expected = if v % 2 == 1 { v - 1 } else { v - 2 };
@@ -147,8 +147,8 @@ fn reversed_chain_with_shortcuts() {
     let mut edges: Vec<(u32, u32)> = (2..n).map(|i| (i, i - 1)).collect();
     edges.push((0, n - 1));
     edges.extend((1..n).step_by(2).map(|i| (0, i)));
-    let (succs, preds) = graphs(n as usize, &edges);
-    let doms = Dominators::compute(&succs, &preds, 0);
+    let succs = succs_of(n as usize, &edges);
+    let doms = Dominators::compute(&succs, 0);
     for v in 1..n {
         let expected = if v % 2 == 1 || v == n - 1 { 0 } else { v + 1 };
         assert_eq!(doms.immediate_dominator(v), Some(expected), "idom of {v}");
@@ -231,8 +231,8 @@ fn self_loops_and_duplicate_edges() {
 #[test]
 fn root_without_edges() {
     let edges = [(1, 2), (2, 3), (3, 1)];
-    let (succs, preds) = graphs(4, &edges);
-    let doms = Dominators::compute(&succs, &preds, 0);
+    let succs = succs_of(4, &edges);
+    let doms = Dominators::compute(&succs, 0);
     assert_eq!(doms.preorder(), &[0]);
     assert_eq!(doms.idom(), &[0, NONE, NONE, NONE]);
     assert_eq!(doms.immediate_dominator(0), None);
@@ -240,8 +240,8 @@ fn root_without_edges() {
     assert!(!doms.is_reachable(1));
     assert_eq!(doms.dominators_of(2).count(), 0);
     // A single-node graph.
-    let (succs, preds) = graphs(1, &[]);
-    let doms = Dominators::compute(&succs, &preds, 0);
+    let succs = succs_of(1, &[]);
+    let doms = Dominators::compute(&succs, 0);
     assert_eq!(doms.preorder(), &[0]);
 }
 
@@ -266,8 +266,8 @@ fn random_medium_graphs() {
 #[test]
 #[should_panic(expected = "out of range")]
 fn root_out_of_range_panics() {
-    let (succs, preds) = graphs(3, &[(0, 1)]);
-    Dominators::compute(&succs, &preds, 3);
+    let succs = succs_of(3, &[(0, 1)]);
+    Dominators::compute(&succs, 3);
 }
 
 /// A heap's shape over more nodes than one parallel group of set-aside

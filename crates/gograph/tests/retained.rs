@@ -3,13 +3,12 @@
 
 mod common;
 
-use common::{arb_graph, graphs};
+use common::{arb_graph, succs_of};
 use gograph::{DomTree, Dominators, KeyTotals, Retained, Visit, NONE};
 use proptest::prelude::*;
 
 fn dominators(n: usize, edges: &[(u32, u32)]) -> Dominators {
-    let (succs, preds) = graphs(n, edges);
-    Dominators::compute(&succs, &preds, 0)
+    Dominators::compute(&succs_of(n, edges), 0)
 }
 
 /// Brute force: every node's size is charged to itself and each of its

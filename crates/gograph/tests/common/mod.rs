@@ -7,6 +7,11 @@ use petgraph::algo::dominators::simple_fast;
 use petgraph::graph::{DiGraph, NodeIndex};
 use proptest::prelude::*;
 
+/// Successor graph.
+pub fn succs_of(n: usize, edges: &[(u32, u32)]) -> Csr {
+    Csr::from_edges(n, edges).expect("valid test graph")
+}
+
 /// Successor graph and its transpose.
 pub fn graphs(n: usize, edges: &[(u32, u32)]) -> (Csr, Csr) {
     let succs = Csr::from_edges(n, edges).expect("valid test graph");
