@@ -41,7 +41,11 @@ impl NodeSet {
         let i = v as usize;
         assert!(i < self.len, "node {v} out of range ({} nodes)", self.len);
         let bit = 1u64 << (i % 64);
-        self.words[i / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0
+        let word = &self.words[i / 64];
+        // A plain load first: most inserts of a search find the node
+        // already there, and a locked read-modify-write for each would
+        // keep the processor from overlapping their cache misses.
+        word.load(Ordering::Relaxed) & bit == 0 && word.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     /// Whether `v` is in the set; false for ids out of range.
