@@ -213,21 +213,24 @@ struct State<'a> {
     /// round first walks an object of it: walking and slicing a round look
     /// an object's layout up by its type index, not by hashing its type.
     type_layouts: Vec<Option<Arc<Layout>>>,
-    /// Per object, by [`ObjId`]: the type so far, and how many bytes of
-    /// the object it covers (size × count), or [`FIXED`]. Two arrays, so
-    /// that the first becomes [`HeapTypes::objs`] without a copy.
+    /// The size of each interned type's value, once an object is assigned
+    /// the type: with an object's count, how many bytes of it its type
+    /// covers (see [`covered`]).
+    type_sizes: Vec<u64>,
+    /// Per object, by [`ObjId`]: the type so far.
     objs: Vec<ObjType>,
-    covered: Vec<u32>,
+    /// One bit per object whose type the runtime recorded (see
+    /// [`State::fix_header_types`]).
+    fixed: Vec<u64>,
     /// What is known of each type met so far, in one map so that applying a
     /// proposal costs one lookup.
     known: HashMap<TypeRef, Known>,
     work: Vec<ObjId>,
 }
 
-/// `State::covered` of an object whose type the runtime recorded (see
-/// [`State::fix_header_types`]); other coverages stay below it (an object
-/// of 4 GiB or more counts as covered by any type of 4 GiB or more).
-const FIXED: u32 = u32::MAX;
+/// Coverages are capped here (an object of 4 GiB or more counts as covered
+/// by any type of 4 GiB or more).
+const MAX_COVERED: u64 = u32::MAX as u64 - 1;
 
 /// A type's layout, and what [`State::assign`] needs of it.
 struct Known {
@@ -245,12 +248,25 @@ struct Known {
     direct_iface: Option<bool>,
 }
 
+/// How many bytes of an object of `data_size` bytes `count` values of `t`
+/// of `size` bytes each cover (a count of 0 is one value), capped at
+/// [`MAX_COVERED`].
+fn covered(t: TypeRef, size: u64, count: u64, data_size: u64) -> u64 {
+    match t {
+        // A map or channel type names the object better than the runtime
+        // struct (`runtime.hchan`) other paths reach it as.
+        TypeRef::MapHeader(_) | TypeRef::ChanHeader(_) => data_size + 1,
+        _ => size.max(1).saturating_mul(count.max(1)),
+    }
+    .min(MAX_COVERED)
+}
+
 /// What applying a proposal does to an object's record.
 enum Effect {
     /// Its fixed type's array length becomes known.
     Length(u32),
     /// It gets the proposed type.
-    Assign { covered: u32, count: u32 },
+    Assign { count: u32 },
 }
 
 /// What walking a value found: a type for an object (with the pointer
@@ -378,9 +394,10 @@ impl<'a> Typer<'a> {
             interned: HashMap::default(),
             types: vec![None],
             type_layouts: vec![None],
+            type_sizes: vec![0],
             // Written at random by the sequential apply: faulted in first.
             objs: gograph::filled_vec(n, ObjType::default()),
-            covered: gograph::filled_vec(n, 0),
+            fixed: vec![0; n.div_ceil(64)],
             known: HashMap::default(),
             work: Vec::new(),
         };
@@ -435,7 +452,7 @@ impl<'a> Typer<'a> {
                 }
             }
         }
-        drop(st.covered);
+        drop(st.fixed);
         // What can be said of an untyped object: how many pointers it holds.
         st.objs
             .par_iter_mut()
@@ -544,6 +561,7 @@ impl State<'_> {
         let i = self.types.len() as u32;
         self.types.push(Some(t));
         self.type_layouts.push(None);
+        self.type_sizes.push(0);
         self.interned.insert(t, i);
         i
     }
@@ -628,7 +646,7 @@ impl State<'_> {
         for (id, typ, count) in fixed {
             let ty = self.intern(TypeRef::Rt(typ));
             self.objs[id.index()] = ObjType { ty, count };
-            self.covered[id.index()] = FIXED;
+            self.fixed[id.index() / 64] |= 1 << (id.index() % 64);
             self.work.push(id);
         }
     }
@@ -641,7 +659,6 @@ impl State<'_> {
         for (i, p) in proposals.iter().enumerate() {
             if let Some(Proposal::Assign(f, ..)) = proposals.get(i + AHEAD) {
                 prefetch(&self.objs, f.id.index());
-                prefetch(&self.covered, f.id.index());
             }
             match *p {
                 Proposal::Unlocated(p, t, count) => self.assign(p, t, count),
@@ -671,13 +688,13 @@ impl State<'_> {
         match self.effect(&found, p, t, size, count) {
             None => {}
             Some(Effect::Length(count)) => self.objs[i].count = count,
-            Some(Effect::Assign { covered, count }) => {
+            Some(Effect::Assign { count }) => {
                 let ty = match interned {
                     0 => self.intern_known(t),
                     ti => ti,
                 };
+                self.type_sizes[ty as usize] = size;
                 self.objs[i] = ObjType { ty, count };
-                self.covered[i] = covered;
                 self.work.push(found.id);
             }
         }
@@ -712,27 +729,27 @@ impl State<'_> {
             return None;
         }
         let count = count.map(|c| c.saturating_add(skip).min(data_size / size));
-        let covered = match t {
-            // A map or channel type names the object better than the
-            // runtime struct (`runtime.hchan`) other paths reach it as.
-            TypeRef::MapHeader(_) | TypeRef::ChanHeader(_) => data_size + 1,
-            _ => size * count.unwrap_or(1).max(1),
-        }
-        .min(u64::from(FIXED - 1)) as u32;
+        let proposed = covered(t, size, count.unwrap_or(1), data_size);
         let o = self.objs[i];
-        let o_covered = self.covered[i];
         let count = count.map(|c| c.min(u64::from(u32::MAX)) as u32);
-        if o_covered == FIXED {
+        if self.fixed[i / 64] >> (i % 64) & 1 == 1 {
             // Trust the header's element type; only learn the exact length.
             return count
                 .filter(|_| self.types[o.ty as usize] == Some(t))
                 .map(Effect::Length);
         }
-        if o.ty != 0 && covered <= o_covered {
-            return None;
+        if o.ty != 0 {
+            // What the object's type covers, from the facts it was
+            // assigned with (its type's size and the count kept).
+            let ty = o.ty as usize;
+            let held = self.types[ty].map_or(0, |held| {
+                covered(held, self.type_sizes[ty], u64::from(o.count), data_size)
+            });
+            if proposed <= held {
+                return None;
+            }
         }
         Some(Effect::Assign {
-            covered,
             count: count.unwrap_or(0),
         })
     }
@@ -984,7 +1001,7 @@ impl State<'_> {
             (0..heap.object_count())
                 .into_par_iter()
                 .with_min_len(WALK_CHUNK)
-                .filter(|&i| st.covered[i] != FIXED)
+                .filter(|&i| st.fixed[i / 64] >> (i % 64) & 1 == 0)
                 .flat_map_iter(|i| {
                     let mut found = Vec::new();
                     heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, p| {
