@@ -20,14 +20,14 @@ use gotypes::dwarf::DwarfInfo;
 
 use crate::graph::{HeapGraph, RootNode, RootSlot};
 use crate::heap::ObjId;
-use crate::model::{HeapModel, Objects};
+use crate::model::{HeapModel, Objects, Sizes};
 use crate::roots::RootKind;
 use crate::typing::{ObjType, TypeRef, TypeRef2};
 use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -127,7 +127,10 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
 
     let o = &model.objects;
     w.u64s(&o.slot);
-    w.u64s(&o.size);
+    let (small, huge) = o.size.parts();
+    w.u32s(small);
+    w.u32s(&huge.iter().map(|&(i, _)| i).collect::<Vec<_>>());
+    w.u64s(&huge.iter().map(|&(_, s)| s).collect::<Vec<_>>());
     w.bytes(&o.flags);
     w.u32s(&o.types.iter().map(|t| t.ty).collect::<Vec<_>>());
     w.u32s(&o.types.iter().map(|t| t.count).collect::<Vec<_>>());
@@ -221,7 +224,12 @@ pub fn load(
 }
 
 fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
-    let (slot, size, flags) = (r.u64s()?, r.u64s()?, r.bytes()?);
+    let slot = r.u64s()?;
+    let (size, huge_ids, huge_sizes) = (r.u32s()?, r.u32s()?, r.u64s()?);
+    if huge_ids.len() != huge_sizes.len() {
+        return None;
+    }
+    let flags = r.bytes()?;
     let (type_index, count) = (r.u32s()?, r.u32s()?);
     let n = slot.len();
     if [size.len(), flags.len(), type_index.len(), count.len()]
@@ -235,7 +243,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         .collect();
     let objects = Objects {
         slot,
-        size,
+        size: Sizes::from_parts(size, huge_ids.into_iter().zip(huge_sizes).collect())?,
         flags,
         types,
     };

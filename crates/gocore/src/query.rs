@@ -405,7 +405,7 @@ impl StepNamer<'_> {
         let Some((&lo, &hi)) = m.objects.slot.first().zip(m.objects.slot.last()) else {
             return Vec::new();
         };
-        let hi = hi.saturating_add(m.objects.size.last().copied().unwrap_or(0));
+        let hi = hi.saturating_add(m.size(ObjId(m.object_count() as u32 - 1)));
         let start = m.user_addr(src);
         let end = m.end(src).0.min(start.0.saturating_add(MAX_SCAN));
         let Some(bytes) = self.mem().slice(start, end.saturating_sub(start.0)) else {
