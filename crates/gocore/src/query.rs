@@ -7,9 +7,10 @@
 //! reading the referring object and asking [`Describer`] what lives at the
 //! offset of the pointer.
 
-use gograph::{shortest_paths_to, Adjacency, DomTree, KeyTotals, NONE};
+use std::collections::HashMap;
+
+use gograph::{shortest_paths_to, Adjacency, DomTree, KeyGroups, KeyTotals, NONE};
 use gotypes::Memory;
-use rayon::prelude::*;
 
 use crate::describe::Describer;
 use crate::graph::RootNode;
@@ -133,135 +134,128 @@ impl HeapModel {
     /// (as Eclipse MAT's "retained heap by class"). Backing arrays group as
     /// `[…]T`.
     pub fn retained_by_type(&self) -> Vec<GroupTotals> {
-        self.retained_by(&[type_group]).pop().unwrap_or_default()
+        self.retained_by(false).0
     }
 
     /// Retained by all live objects of each package's types, nested ones
     /// counted once. Untyped objects are left out.
     pub fn retained_by_package(&self) -> Vec<GroupTotals> {
-        self.retained_by(&[package_group]).pop().unwrap_or_default()
+        self.retained_by(true).1
     }
 
     /// [`HeapModel::retained_by_type`] and
     /// [`HeapModel::retained_by_package`] from one walk of the dominator
     /// tree.
     pub fn retained_by_type_and_package(&self) -> (Vec<GroupTotals>, Vec<GroupTotals>) {
-        let mut both = self.retained_by(&[type_group, package_group]);
-        let packages = both.pop().unwrap_or_default();
-        (both.pop().unwrap_or_default(), packages)
+        self.retained_by(true)
     }
 
-    /// Objects grouped by each of `groupings` (a group name per live
-    /// object, or none), with what each group retains.
-    fn retained_by(&self, groupings: &[Grouping]) -> Vec<Vec<GroupTotals>> {
+    /// Live objects grouped by type name, with what each group retains,
+    /// and (with `packages`) those groups grouped by package; each list
+    /// largest first. One key per node (its type group) serves both.
+    fn retained_by(&self, packages: bool) -> (Vec<GroupTotals>, Vec<GroupTotals>) {
         let g = &self.graph;
         let root = (g.idom.len() - 1) as u32;
         // Sequential passes over every node, on the rayon pool together.
-        let (keyed, tree) = rayon::join(
-            || {
-                (groupings.par_iter())
-                    .map(|&g| self.group_keys(g))
-                    .collect::<Vec<(Vec<u32>, Vec<GroupTotals>)>>()
-            },
+        let ((keys, types, first_type), tree) = rayon::join(
+            || self.type_group_keys(),
             || DomTree::from_idom(&g.idom, root),
         );
-        let keyings: Vec<(&[u32], usize)> = keyed
-            .iter()
-            .map(|(keys, groups)| (keys.as_slice(), groups.len()))
-            .collect();
-        let totals = tree.retained_by_keys(&g.retained, &keyings);
-        keyed
-            .into_iter()
-            .zip(totals)
-            .map(|((_, mut groups), totals)| {
-                for (gr, t) in groups.iter_mut().zip(totals) {
-                    gr.retained = t;
+        let mut groupings = vec![KeyGroups {
+            of_key: None,
+            n_groups: types.len(),
+        }];
+        // The package of each type group (none for untyped objects).
+        let mut package_groups: Vec<GroupTotals> = Vec::new();
+        let mut package_of_type: Vec<u32> = Vec::new();
+        if packages {
+            let mut index = HashMap::new();
+            for (group, &t) in types.iter().zip(&first_type) {
+                let p = match t {
+                    0 => NONE,
+                    t => *index
+                        .entry(package_of(&self.type_names[t as usize]))
+                        .or_insert_with_key(|&name| {
+                            package_groups.push(new_group(name.to_string()));
+                            package_groups.len() as u32 - 1
+                        }),
+                };
+                if let Some(pg) = package_groups.get_mut(p as usize) {
+                    pg.count += group.count;
+                    pg.bytes += group.bytes;
                 }
-                groups.sort_by(|a, b| {
-                    b.retained
-                        .bytes
-                        .cmp(&a.retained.bytes)
-                        .then_with(|| a.name.cmp(&b.name))
-                });
-                groups
-            })
-            .collect()
+                package_of_type.push(p);
+            }
+            groupings.push(KeyGroups {
+                of_key: Some(&package_of_type),
+                n_groups: package_groups.len(),
+            });
+        }
+        let mut totals = tree.retained_by_keys(&g.retained, &keys, &groupings);
+        let package_totals = if packages { totals.pop() } else { None };
+        (
+            ranked(types, totals.pop()),
+            ranked(package_groups, package_totals),
+        )
     }
-}
 
-/// The group of a live object, by name (see [`HeapModel::retained_by`]).
-type Grouping = fn(&HeapModel, ObjId) -> Option<String>;
-
-fn type_group(m: &HeapModel, id: ObjId) -> Option<String> {
-    let t = m.objects.types[id.index()].ty as usize;
-    let name = if t == 0 {
-        m.display_name(id)
-    } else if m.objects.types[id.index()].count > 0 {
-        format!("[…]{}", m.type_names[t])
-    } else {
-        m.type_names[t].clone()
-    };
-    Some(name)
-}
-
-fn package_group(m: &HeapModel, id: ObjId) -> Option<String> {
-    let t = m.objects.types[id.index()].ty as usize;
-    (t != 0).then(|| package_of(&m.type_names[t]).to_string())
-}
-
-impl HeapModel {
-    /// Each live object's group key (index into the groups), and the
-    /// groups with their counts and own bytes.
-    fn group_keys(&self, group: Grouping) -> (Vec<u32>, Vec<GroupTotals>) {
+    /// Each live object's type group (index into the groups; the name of
+    /// its type, `[…]T` for a backing array, or what is known of an
+    /// untyped one), the groups with their counts and own bytes, and a
+    /// type index of each group's objects (0 for untyped).
+    fn type_group_keys(&self) -> (Vec<u32>, Vec<GroupTotals>, Vec<u32>) {
         let g = &self.graph;
         let nodes = g.idom.len();
         let mut keys = vec![NONE; nodes];
-        let mut index = std::collections::HashMap::new();
+        let mut index = HashMap::new();
         let mut groups: Vec<GroupTotals> = Vec::new();
+        let mut first_type: Vec<u32> = Vec::new();
         // Memoise per (type index, array?) so names are built once per type;
         // a flat table indexed by `2 * type + array`, as every live object
         // looks it up.
-        let mut memo: Vec<Option<Option<u32>>> = vec![None; self.types.len() * 2];
+        let mut memo: Vec<Option<u32>> = vec![None; self.types.len() * 2];
         for i in 0..g.n_objects {
             let id = ObjId(i);
             if !self.is_live(id) || g.idom[i as usize] == NONE {
                 continue;
             }
-            let t = self.objects.types[i as usize].ty;
-            let memo_key = 2 * t as usize + usize::from(self.objects.types[i as usize].count > 0);
-            let key = if t == 0 {
-                // Unknown types are named by size: no memo.
-                group(self, id).map(|name| {
-                    *index.entry(name.clone()).or_insert_with(|| {
-                        groups.push(new_group(name));
-                        groups.len() as u32 - 1
-                    })
-                })
+            let o = self.objects.types[i as usize];
+            let memo_key = 2 * o.ty as usize + usize::from(o.count > 0);
+            let memoised = if o.ty == 0 {
+                None
             } else {
-                match memo.get(memo_key).copied().flatten() {
-                    Some(key) => key,
-                    None => {
-                        let key = group(self, id).map(|name| {
-                            *index.entry(name.clone()).or_insert_with(|| {
-                                groups.push(new_group(name));
-                                groups.len() as u32 - 1
-                            })
-                        });
+                memo.get(memo_key).copied().flatten()
+            };
+            let key = match memoised {
+                Some(key) => key,
+                None => {
+                    let name = if o.ty == 0 {
+                        // Unknown types are named by size: no memo.
+                        self.display_name(id)
+                    } else if o.count > 0 {
+                        format!("[…]{}", self.type_names[o.ty as usize])
+                    } else {
+                        self.type_names[o.ty as usize].clone()
+                    };
+                    let key = *index.entry(name).or_insert_with_key(|name| {
+                        groups.push(new_group(name.clone()));
+                        first_type.push(o.ty);
+                        groups.len() as u32 - 1
+                    });
+                    if o.ty != 0 {
                         if let Some(m) = memo.get_mut(memo_key) {
                             *m = Some(key);
                         }
-                        key
                     }
+                    key
                 }
             };
-            if let Some(k) = key {
-                keys[i as usize] = k;
-                let gr = &mut groups[k as usize];
-                gr.count += 1;
-                gr.bytes += self.size(id);
-            }
+            keys[i as usize] = key;
+            let gr = &mut groups[key as usize];
+            gr.count += 1;
+            gr.bytes += self.size(id);
         }
-        (keys, groups)
+        (keys, groups, first_type)
     }
 
     /// The objects that dominate `id`, nearest first, ending at the root node
@@ -295,6 +289,21 @@ impl HeapModel {
         v.extend(g.weak_pred.successors(id.0).iter().map(|&p| (p, true)));
         v
     }
+}
+
+/// `groups` with their retained totals, largest first (by name among
+/// equals).
+fn ranked(mut groups: Vec<GroupTotals>, totals: Option<Vec<KeyTotals>>) -> Vec<GroupTotals> {
+    for (gr, t) in groups.iter_mut().zip(totals.unwrap_or_default()) {
+        gr.retained = t;
+    }
+    groups.sort_by(|a, b| {
+        b.retained
+            .bytes
+            .cmp(&a.retained.bytes)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    groups
 }
 
 fn new_group(name: String) -> GroupTotals {

@@ -119,14 +119,20 @@ impl DomTree {
         key: &[u32],
         n_keys: usize,
     ) -> Vec<KeyTotals> {
-        self.retained_by_keys(retained, &[(key, n_keys)])
+        let groupings = [KeyGroups {
+            of_key: None,
+            n_groups: n_keys,
+        }];
+        self.retained_by_keys(retained, key, &groupings)
             .pop()
             .unwrap_or_default()
     }
 
-    /// [`DomTree::retained_by_key`] for several keyings of the nodes at
-    /// once (one walk of the tree): `keyings[i]` is `(key, n_keys)`, and the
-    /// result's `i`-th entry its totals.
+    /// [`DomTree::retained_by_key`] for several groupings of the nodes'
+    /// keys at once (one walk of the tree; a node in group `g` of a
+    /// grouping counts unless an ancestor is in `g` too): the result's
+    /// `i`-th entry has the totals of `groupings[i]`'s groups. One key
+    /// array serves several reports (by type, and by the types' packages).
     ///
     /// The walk runs on the rayon pool: the top of the tree is cut into
     /// subtrees of at most about `n / (8 × threads)` nodes (sized by their
@@ -134,14 +140,16 @@ impl DomTree {
     /// ancestors as context, and the totals added up.
     ///
     /// # Panics
-    /// As [`DomTree::retained_by_key`], for any keying.
+    /// As [`DomTree::retained_by_key`], or if a grouping's `of_key` misses
+    /// a key or names a group neither [`NONE`] nor below its `n_groups`.
     pub fn retained_by_keys(
         &self,
         retained: &Retained,
-        keyings: &[(&[u32], usize)],
+        key: &[u32],
+        groupings: &[KeyGroups<'_>],
     ) -> Vec<Vec<KeyTotals>> {
         let grain = self.node_count() / (8 * rayon::current_num_threads().max(1));
-        self.retained_by_keys_in_tasks(retained, keyings, grain.max(MIN_TASK_NODES))
+        self.retained_by_keys_in_tasks(retained, key, groupings, grain.max(MIN_TASK_NODES))
     }
 
     /// [`DomTree::retained_by_keys`] with subtrees of at most `grain`
@@ -149,15 +157,14 @@ impl DomTree {
     fn retained_by_keys_in_tasks(
         &self,
         retained: &Retained,
-        keyings: &[(&[u32], usize)],
+        key: &[u32],
+        groupings: &[KeyGroups<'_>],
         grain: usize,
     ) -> Vec<Vec<KeyTotals>> {
         let n = self.node_count();
         assert!(retained.bytes.len() >= n && retained.objects.len() >= n);
-        for (key, _) in keyings {
-            assert!(key.len() >= n, "key has fewer than {n} entries");
-        }
-        let counter = KeyCounter::new(keyings, retained);
+        assert!(key.len() >= n, "key has fewer than {n} entries");
+        let counter = KeyCounter::new(key, groupings, retained);
         let (tasks, contexts, mut totals) = self.cut(&counter, grain);
         let walked = tasks
             .par_iter()
@@ -187,10 +194,10 @@ impl DomTree {
         if let Some(walked) = walked {
             totals = add_totals(totals, walked);
         }
-        keyings
+        groupings
             .iter()
             .zip(&counter.bases)
-            .map(|(&(_, n_keys), &base)| totals[base..base + n_keys].to_vec())
+            .map(|(g, &base)| totals[base..base + g.n_groups].to_vec())
             .collect()
     }
 
@@ -308,39 +315,57 @@ impl Task {
     }
 }
 
-/// The keyings of [`DomTree::retained_by_keys`] as entries of flat arrays
-/// of totals and active counts: keying `i`'s key `k` is entry
-/// `bases[i] + k`.
+/// A grouping of keys for [`DomTree::retained_by_keys`].
+#[derive(Clone, Copy, Debug)]
+pub struct KeyGroups<'a> {
+    /// Key `k`'s group (below `n_groups`, or [`NONE`] for none); `None`
+    /// makes each key its own group.
+    pub of_key: Option<&'a [u32]>,
+    pub n_groups: usize,
+}
+
+/// The groupings of [`DomTree::retained_by_keys`] as entries of flat
+/// arrays of totals and active counts: grouping `i`'s group `g` is entry
+/// `bases[i] + g`.
 struct KeyCounter<'a> {
-    keyings: &'a [(&'a [u32], usize)],
+    key: &'a [u32],
+    groupings: &'a [KeyGroups<'a>],
     bases: Vec<usize>,
     all: usize,
     retained: &'a Retained,
 }
 
 impl<'a> KeyCounter<'a> {
-    fn new(keyings: &'a [(&'a [u32], usize)], retained: &'a Retained) -> KeyCounter<'a> {
-        let mut bases = Vec::with_capacity(keyings.len());
+    fn new(
+        key: &'a [u32],
+        groupings: &'a [KeyGroups<'a>],
+        retained: &'a Retained,
+    ) -> KeyCounter<'a> {
+        let mut bases = Vec::with_capacity(groupings.len());
         let mut all = 0usize;
-        for &(_, n_keys) in keyings {
+        for g in groupings {
             bases.push(all);
-            all += n_keys;
+            all += g.n_groups;
         }
         KeyCounter {
-            keyings,
+            key,
+            groupings,
             bases,
             all,
             retained,
         }
     }
 
-    /// The entries of `v`'s keys.
+    /// The entries of `v`'s groups.
     #[inline]
     fn entries(&self, v: u32) -> impl Iterator<Item = usize> + '_ {
-        (self.keyings.iter().zip(&self.bases)).filter_map(move |(&(key, _), &base)| {
-            let k = key[v as usize];
-            (k != NONE).then(|| base + k as usize)
-        })
+        let k = self.key[v as usize];
+        (self.groupings.iter().zip(&self.bases))
+            .filter(move |_| k != NONE)
+            .filter_map(move |(g, &base)| {
+                let group = g.of_key.map_or(k, |of_key| of_key[k as usize]);
+                (group != NONE).then(|| base + group as usize)
+            })
     }
 
     /// Adds what `v` retains to entry `e`.
@@ -451,7 +476,7 @@ mod tests {
 
     /// A random forest below node 0 (`idom[v] < v`, some nodes outside the
     /// tree), with random retained sizes and keys.
-    fn random_tree(n: usize, seed: u64, chain: bool) -> (Vec<u32>, Retained, Vec<u32>, Vec<u32>) {
+    fn random_tree(n: usize, seed: u64, chain: bool) -> (Vec<u32>, Retained, Vec<u32>) {
         let mut x = seed | 1;
         let mut next = move || {
             x ^= x << 13;
@@ -483,16 +508,13 @@ mod tests {
                 bytes[d] += bytes[v];
             }
         }
-        let mut key = |m: u64| -> Vec<u32> {
-            (0..n)
-                .map(|_| match next() % m {
-                    0 => NONE,
-                    k => k as u32 - 1,
-                })
-                .collect()
-        };
-        let (a, b) = (key(4), key(6));
-        (idom, Retained { bytes, objects }, a, b)
+        let key = (0..n)
+            .map(|_| match next() % 6 {
+                0 => NONE,
+                k => k as u32 - 1,
+            })
+            .collect();
+        (idom, Retained { bytes, objects }, key)
     }
 
     /// Per key, the sum over nodes with that key and no ancestor with it.
@@ -529,17 +551,31 @@ mod tests {
             (3, 2000, false),
             (4, 9000, true),
         ] {
-            let (idom, r, a, b) = random_tree(n, seed, chain);
+            let (idom, r, key) = random_tree(n, seed, chain);
             let tree = DomTree::from_idom(&idom, 0);
-            let keyings: [(&[u32], usize); 2] = [(&a, 3), (&b, 5)];
-            let want = vec![brute(&idom, &r, &a, 3), brute(&idom, &r, &b, 5)];
+            // The keys alone, and grouped: 0 and 3 together, 4 in none.
+            let of_key = [0, 1, 2, 0, NONE];
+            let grouped: Vec<u32> = (key.iter())
+                .map(|&k| if k == NONE { NONE } else { of_key[k as usize] })
+                .collect();
+            let keyings = [
+                KeyGroups {
+                    of_key: None,
+                    n_groups: 5,
+                },
+                KeyGroups {
+                    of_key: Some(&of_key),
+                    n_groups: 3,
+                },
+            ];
+            let want = vec![brute(&idom, &r, &key, 5), brute(&idom, &r, &grouped, 3)];
             // Grain 0 cuts every node it may (up to MAX_CUT_NODES, which the
             // chain exceeds); usize::MAX walks the whole tree as one task.
             for grain in [0, 1, 3, 40, 500, usize::MAX] {
-                let got = tree.retained_by_keys_in_tasks(&r, &keyings, grain);
+                let got = tree.retained_by_keys_in_tasks(&r, &key, &keyings, grain);
                 assert_eq!(got, want, "seed {seed}, grain {grain}");
             }
-            assert_eq!(tree.retained_by_keys(&r, &keyings), want);
+            assert_eq!(tree.retained_by_keys(&r, &key, &keyings), want);
         }
     }
 }
