@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::csr::{split_by_bounds, to_usize, Csr};
 use crate::domtree::DomTree;
-use crate::{filled_vec, prefaulted_vec, NONE};
+use crate::{prefaulted_vec, NONE};
 
 /// The dominator relation of a graph from one root.
 ///
@@ -94,7 +94,11 @@ impl Dominators {
         // `vertex` the reverse; `parent` the DFS-tree parent's number.
         // The arrays the sequential passes write are faulted in first, in
         // parallel (see `filled_vec`).
-        let mut pre = filled_vec(n, NONE);
+        let mut pre: Vec<u32> = (0..n)
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|v| if is_aside(v as u32) { ASIDE } else { NONE })
+            .collect();
         let mut vertex: Vec<u32> = prefaulted_vec(searched);
         let mut parent: Vec<u32> = prefaulted_vec(searched);
         // The edges that are not in the DFS tree, as (target, source)
@@ -103,22 +107,22 @@ impl Dominators {
         {
             let offsets = succs.offsets();
             let targets = succs.targets();
-            // One cursor (next edge to try) per node on the current DFS path;
-            // the path itself is recovered through `parent`.
-            let mut cursors: Vec<u64> = vec![offsets[root as usize]];
+            // One cursor (next edge to try, end of the row) per node on the
+            // current DFS path; the path itself is recovered through
+            // `parent`.
+            let row = |v: u32| (offsets[v as usize], offsets[v as usize + 1]);
+            let mut cursors: Vec<(u64, u64)> = vec![row(root)];
             pre[root as usize] = 0;
             vertex.push(root);
             parent.push(0);
             let mut top = 0u32; // preorder number of the node owning the last cursor
-            while let Some(cursor) = cursors.last_mut() {
-                let end = offsets[vertex[top as usize] as usize + 1];
+            while let Some((cursor, end)) = cursors.last_mut() {
                 let mut found = None;
-                while *cursor < end {
+                while *cursor < *end {
                     let t = targets[to_usize(*cursor)];
                     *cursor += 1;
-                    if is_aside(t) {
-                        continue;
-                    }
+                    // One read says whether t is set aside, searched
+                    // already, or new.
                     let w = pre[t as usize];
                     if w == NONE {
                         found = Some(t);
@@ -126,7 +130,7 @@ impl Dominators {
                     }
                     // Not a tree edge: kept for the semidominator pass
                     // unless it is a loop or goes to the root.
-                    if w != top && w != 0 {
+                    if w != ASIDE && w != top && w != 0 {
                         non_tree.push((w, top));
                     }
                 }
@@ -135,7 +139,7 @@ impl Dominators {
                         // The search reads t's row next, and each target's
                         // number and row offset: fetch them all at once
                         // rather than one dependent miss after another.
-                        let (lo, hi) = (offsets[t as usize], offsets[t as usize + 1]);
+                        let (lo, hi) = row(t);
                         for &u in &targets[to_usize(lo)..to_usize(hi)] {
                             crate::prefetch(&pre, u as usize);
                             crate::prefetch(offsets, u as usize);
@@ -144,7 +148,7 @@ impl Dominators {
                         pre[t as usize] = num;
                         vertex.push(t);
                         parent.push(top);
-                        cursors.push(offsets[t as usize]);
+                        cursors.push((lo, hi));
                         top = num;
                     }
                     None => {
@@ -217,11 +221,13 @@ impl Dominators {
         drop(info);
 
         // 4. Back to node ids, reusing `pre` as the node-indexed idom array
-        // (each entry is read once, then overwritten). idom[root] = root.
+        // (each entry is read once, then overwritten; set-aside nodes have
+        // none yet). idom[root] = root.
         pre.par_iter_mut().with_min_len(1 << 14).for_each(|p| {
-            if *p != NONE {
-                *p = vertex[idom[*p as usize] as usize];
-            }
+            *p = match *p {
+                NONE | ASIDE => NONE,
+                num => vertex[idom[num as usize] as usize],
+            };
         });
         // 5. A set-aside node is dominated by its one predecessor, when
         // that is reached: every searched node that was reached writes the
@@ -440,6 +446,10 @@ fn leaf_parents(succs: &Csr, single: &[u64], root: u32, aside: &mut [u64]) -> Ve
     }
     parents
 }
+
+/// `pre` of a set-aside node during the search: neither a preorder number
+/// (numbers are node counts, below [`crate::MAX_NODES`]) nor [`NONE`].
+const ASIDE: u32 = NONE - 1;
 
 /// Words of the set-aside bitmap (64 nodes each) per parallel task when the
 /// leaves are placed.

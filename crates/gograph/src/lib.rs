@@ -92,6 +92,7 @@ pub fn prefetch<T>(v: &[T], i: usize) {
 /// valid node id: graphs hold at most [`MAX_NODES`] nodes.
 pub const NONE: u32 = u32::MAX;
 
-/// The largest node count a graph may have, so that every id is below
-/// [`NONE`].
-pub const MAX_NODES: usize = u32::MAX as usize;
+/// The largest node count a graph may have, so that every id (and every
+/// number below the node count) is below both [`NONE`] and the one value
+/// under it, which the dominators' search uses as a marker.
+pub const MAX_NODES: usize = u32::MAX as usize - 1;
