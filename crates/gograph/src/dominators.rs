@@ -67,7 +67,7 @@ impl Dominators {
         assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
 
         // 0. Leaves with one predecessor, set aside (one bit per node).
-        let single = single_predecessor(succs);
+        let (single, no_predecessor) = single_predecessor(succs);
         let is_single = |v: u32| single[v as usize / 64] >> (v % 64) & 1 == 1;
         let mut aside: Vec<u64> = (0..n.div_ceil(64))
             .into_par_iter()
@@ -103,7 +103,13 @@ impl Dominators {
         let mut parent: Vec<u32> = prefaulted_vec(searched);
         // The edges that are not in the DFS tree, as (target, source)
         // numbers.
-        let mut non_tree: Vec<(u32, u32)> = Vec::new();
+        // Faulted in beforehand (the search is sequential), with room for
+        // what a heap's graph has: every edge but those into set-aside
+        // nodes (one each) and the tree's, if only nodes without a
+        // predecessor are unreachable. Elsewhere the vector grows.
+        let tree_edges = (searched - no_predecessor.min(searched - 1)).saturating_sub(1);
+        let mut non_tree: Vec<(u32, u32)> =
+            prefaulted_vec(to_usize(succs.edge_count()).saturating_sub(n - searched + tree_edges));
         {
             let offsets = succs.offsets();
             let targets = succs.targets();
@@ -523,10 +529,11 @@ const RETAINED_AHEAD: usize = 8;
 /// forest state.
 const SEMI_AHEAD: usize = 8;
 
-/// The nodes with exactly one predecessor, one bit per node. On the rayon
-/// pool: each task reads every edge and counts those into its part of the
-/// nodes (two bits per node, in cache where a random counter would not be).
-fn single_predecessor(succs: &Csr) -> Vec<u64> {
+/// The nodes with exactly one predecessor, one bit per node, and how many
+/// have none. On the rayon pool: each task reads every edge and counts
+/// those into its part of the nodes (two bits per node, in cache where a
+/// random counter would not be).
+fn single_predecessor(succs: &Csr) -> (Vec<u64>, usize) {
     let words = succs.node_count().div_ceil(64);
     let parts = crate::csr::scan_parts(succs.targets().len());
     let bounds: Vec<usize> = (0..=parts).map(|p| p * words / parts).collect();
@@ -548,8 +555,9 @@ fn single_predecessor(succs: &Csr) -> Vec<u64> {
                 }
             }
         });
+    let some: usize = once.par_iter().map(|w| w.count_ones() as usize).sum();
     once.par_iter_mut().zip(&twice).for_each(|(o, &t)| *o &= !t);
-    once
+    (once, succs.node_count() - some)
 }
 
 /// `v` as atomics, so that parallel passes can write disjoint entries
