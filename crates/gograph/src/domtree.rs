@@ -283,6 +283,12 @@ impl DomTree {
         while let Some((v, next)) = stack.last_mut() {
             if *next < self.offsets[*v as usize + 1] {
                 let c = self.children[*next as usize];
+                // Siblings are visited in order, after the subtrees before
+                // them: ask for a later one's records now.
+                if let Some(&s) = self.children.get(*next as usize + SIBLINGS_AHEAD) {
+                    counter.prefetch(s);
+                    crate::prefetch(&self.offsets, s as usize);
+                }
                 *next += 1;
                 enter(c, active, totals);
                 stack.push((c, self.offsets[c as usize]));
@@ -295,6 +301,10 @@ impl DomTree {
         }
     }
 }
+
+/// How many siblings ahead [`DomTree::walk_counting`] asks for a node's
+/// records.
+const SIBLINGS_AHEAD: usize = 4;
 
 /// Subtrees below this many nodes are walked on one thread.
 const MIN_TASK_NODES: usize = 1 << 16;
@@ -366,6 +376,15 @@ impl<'a> KeyCounter<'a> {
                 let group = g.of_key.map_or(k, |of_key| of_key[k as usize]);
                 (group != NONE).then(|| base + group as usize)
             })
+    }
+
+    /// Asks for the records of `v` that counting it reads.
+    #[inline]
+    fn prefetch(&self, v: u32) {
+        let v = v as usize;
+        crate::prefetch(self.key, v);
+        crate::prefetch(&self.retained.bytes, v);
+        crate::prefetch(&self.retained.objects, v);
     }
 
     /// Adds what `v` retains to entry `e`.
