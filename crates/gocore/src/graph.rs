@@ -137,7 +137,7 @@ impl References {
                 progress.advance((last - first) as u64);
                 chunk
             }));
-            let end = heap.objects.get(last).map_or(Addr(u64::MAX), |&s| Addr(s));
+            let end = heap.objects.try_get(last).map_or(Addr(u64::MAX), Addr);
             mem.release_addresses(heap.slot(ObjId(first as u32)), end);
         }
         mem.release_resident();

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use gograph::Ascending;
 use gotypes::rtype::{PtrMask, TypeReader};
 use gotypes::{Addr, Memory};
 use rayon::prelude::*;
@@ -341,7 +342,7 @@ pub struct Heap {
     /// Manual spans (goroutine stacks, GC work buffers), sorted by base.
     pub manual_spans: Vec<Span>,
     /// Slot address of every allocated object, ascending.
-    pub objects: Vec<u64>,
+    pub objects: Ascending,
     /// Index into `spans` of each object's span.
     pub object_span: Vec<u32>,
     /// Which slots are allocated, one bit per slot, for the spans with free
@@ -593,7 +594,7 @@ impl Heap {
                 "{n_objects} objects: more than this build's 32-bit object ids"
             )));
         }
-        let mut objects = vec![0u64; n_objects as usize];
+        let mut objects = vec![0u32; n_objects as usize];
         let mut object_span = vec![0u32; n_objects as usize];
         let mut slot_bits = vec![0u64; n_words];
         let mut slot_rank = vec![0u32; n_words];
@@ -616,10 +617,14 @@ impl Heap {
             (objs, owner, bits, ranks) = (o_rest, p_rest, b_rest, r_rest);
             parts.push((first, group, group_keys, o, p, b, r));
         }
-        parts
+        // Each group notes where the slots' high 32 bits change (see
+        // `Ascending::from_runs`).
+        let runs: Vec<Vec<(usize, u64)>> = parts
             .into_par_iter()
-            .for_each(|(first, group, group_keys, objs, owner, bits, ranks)| {
+            .map(|(first, group, group_keys, objs, owner, bits, ranks)| {
                 let (mut at_obj, mut at_word) = (0, 0);
+                let mut runs = Vec::new();
+                let first_object = group.first().map_or(0, |s| s.first_object as usize);
                 for (i, (s, k)) in group.iter().zip(group_keys).enumerate() {
                     // Read again (the core does not change); unreadable,
                     // the words stay 0 and the span has no objects.
@@ -630,7 +635,11 @@ impl Heap {
                         let mut word = word;
                         while word != 0 {
                             let slot = (w * 64) as u64 + u64::from(word.trailing_zeros());
-                            objs[at_obj] = s.base.0 + slot * s.elemsize;
+                            let addr = s.base.0 + slot * s.elemsize;
+                            if runs.last().is_none_or(|&(_, high)| high != addr >> 32) {
+                                runs.push((first_object + at_obj, addr >> 32));
+                            }
+                            objs[at_obj] = addr as u32;
                             owner[at_obj] = (first + i) as u32;
                             at_obj += 1;
                             word &= word - 1;
@@ -646,7 +655,10 @@ impl Heap {
                         }
                     }
                 }
-            });
+                runs
+            })
+            .collect();
+        let objects = Ascending::from_runs(objects, runs.into_iter().flatten());
         let (page_table, shapes) = page_table(&spans, &keys);
         Ok(Heap {
             layout,
@@ -731,7 +743,7 @@ impl Heap {
 
     /// Slot address of an object (where its malloc header is, if any).
     pub fn slot(&self, id: ObjId) -> Addr {
-        Addr(self.objects[id.index()])
+        Addr(self.objects.get(id.index()))
     }
 
     /// Bytes the object occupies in the heap (its slot size).

@@ -15,7 +15,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use gograph::{Csr, Retained, SparseRows};
+use gograph::{Ascending, Csr, Retained, SparseRows};
 use gotypes::dwarf::DwarfInfo;
 
 use crate::graph::{HeapGraph, RootNode, RootSlot};
@@ -27,7 +27,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -126,7 +126,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64(id.debug_mtime_ns);
 
     let o = &model.objects;
-    w.u64s(&o.slot);
+    w.ascending(&o.slot);
     let (small, huge) = o.size.parts();
     w.u32s(small);
     w.u32s(&huge.iter().map(|&(i, _)| i).collect::<Vec<_>>());
@@ -159,9 +159,9 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
         w.u64(s.slot.0);
         w.u32(s.object.0);
     }
-    w.u64s(g.succ.offsets());
+    w.ascending(g.succ.offsets());
     w.u32s(g.succ.targets());
-    w.u64s(g.pred().offsets());
+    w.ascending(g.pred().offsets());
     w.u32s(g.pred().targets());
     let (weak_nodes, weak_offsets, weak_targets) = g.weak_pred.parts();
     w.u32s(weak_nodes);
@@ -224,7 +224,7 @@ pub fn load(
 }
 
 fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
-    let slot = r.u64s()?;
+    let slot = r.ascending()?;
     let (size, huge_ids, huge_sizes) = (r.u32s()?, r.u32s()?, r.u64s()?);
     if huge_ids.len() != huge_sizes.len() {
         return None;
@@ -287,8 +287,8 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
             object: ObjId(r.u32()?),
         });
     }
-    let succ = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
-    let pred = Csr::from_parts(r.u64s()?, r.u32s()?).ok()?;
+    let succ = Csr::from_parts(r.ascending()?, r.u32s()?).ok()?;
+    let pred = Csr::from_parts(r.ascending()?, r.u32s()?).ok()?;
     let (weak_nodes, weak_offsets, weak_targets) = (r.u32s()?, r.u64s()?, r.u32s()?);
     let idom = r.u32s()?;
     let retained = Retained {
@@ -415,6 +415,13 @@ impl<W: Write> Writer<W> {
         self.u64(v.len() as u64);
         self.raw(bytemuck::cast_slice(v));
     }
+    fn ascending(&mut self, a: &Ascending) {
+        let (low, high, steps) = a.parts();
+        self.u32s(low);
+        self.u64(high);
+        self.u64s(&steps.iter().map(|&(at, _)| at as u64).collect::<Vec<_>>());
+        self.u64s(&steps.iter().map(|&(_, h)| h).collect::<Vec<_>>());
+    }
 }
 
 /// Reads from a stream of `left` bytes; every length is checked against
@@ -472,5 +479,17 @@ impl<R: Read> Reader<R> {
         let mut v = vec![0u64; self.len(8)?];
         self.fill(bytemuck::cast_slice_mut(&mut v))?;
         Some(v)
+    }
+    fn ascending(&mut self) -> Option<Ascending> {
+        let (low, high, at, highs) = (self.u32s()?, self.u64()?, self.u64s()?, self.u64s()?);
+        if at.len() != highs.len() {
+            return None;
+        }
+        let steps = at
+            .iter()
+            .zip(highs)
+            .map(|(&at, h)| Some((usize::try_from(at).ok()?, h)))
+            .collect::<Option<Vec<_>>>()?;
+        Ascending::from_parts(low, high, steps).ok()
     }
 }

@@ -4,6 +4,7 @@
 //! can be saved to an index ([`crate::index`]) and loaded back without
 //! re-analysing the core.
 
+use gograph::Ascending;
 use rayon::prelude::*;
 
 use crate::graph::HeapGraph;
@@ -24,7 +25,7 @@ pub const FLAG_LIVE: u8 = 4;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Objects {
     /// Slot address (where the malloc header is, if any).
-    pub slot: Vec<u64>,
+    pub slot: Ascending,
     /// Bytes the object occupies (its slot size).
     pub size: Sizes,
     pub flags: Vec<u8>,
@@ -92,12 +93,12 @@ impl HeapModel {
     /// The object containing `addr` (any interior address, header included).
     pub fn find_object(&self, addr: Addr) -> Option<ObjId> {
         let o = &self.objects;
-        let i = o.slot.partition_point(|&s| s <= addr.0).checked_sub(1)?;
-        (addr.0 - o.slot[i] < o.size.get(i)).then_some(ObjId(i as u32))
+        let i = o.slot.partition_point(|s| s <= addr.0).checked_sub(1)?;
+        (addr.0 - o.slot.get(i) < o.size.get(i)).then_some(ObjId(i as u32))
     }
 
     pub fn slot(&self, id: ObjId) -> Addr {
-        Addr(self.objects.slot[id.index()])
+        Addr(self.objects.slot.get(id.index()))
     }
 
     pub fn size(&self, id: ObjId) -> u64 {
@@ -216,7 +217,7 @@ impl Sizes {
 
 /// The model's object arrays: `slot` and `types` as given (the analysis'
 /// own, or copies), sizes and flags from the spans, in parallel.
-fn objects(a: &Analysis<'_>, slot: Vec<u64>, types: Vec<ObjType>) -> Objects {
+fn objects(a: &Analysis<'_>, slot: Ascending, types: Vec<ObjType>) -> Objects {
     let heap = &a.heap;
     // Not `heap.object_count()`: the heap's slots may have moved to `slot`.
     let n = slot.len();

@@ -411,7 +411,7 @@ impl StepNamer<'_> {
     /// scan; [`StepNamer::field_at`] names an offset.
     pub fn pointer_offsets(&self, src: ObjId) -> Vec<(u64, ObjId)> {
         let m = self.model;
-        let Some((&lo, &hi)) = m.objects.slot.first().zip(m.objects.slot.last()) else {
+        let Some((lo, hi)) = m.objects.slot.try_get(0).zip(m.objects.slot.last()) else {
             return Vec::new();
         };
         let hi = hi.saturating_add(m.size(ObjId(m.object_count() as u32 - 1)));

@@ -124,7 +124,8 @@ fn main() {
     println!("  max depth {max_depth:?}");
     println!(
         "graph {:.1} bytes/node (succs + preds)",
-        ((succs.offsets().len() + preds.offsets().len()) * 8
+        (succs.offsets().heap_bytes()
+            + preds.offsets().heap_bytes()
             + (succs.targets().len() + preds.targets().len()) * 4) as f64
             / n as f64
     );

@@ -4,16 +4,18 @@
 
 use rayon::prelude::*;
 
+use crate::ascending::Ascending;
 use crate::MAX_NODES;
 
 /// A directed graph in compressed-sparse-row form.
 ///
 /// The successors of node `v` are `targets[offsets[v]..offsets[v + 1]]`.
-/// Memory is `8 * (n + 1) + 4 * e` bytes; rows may contain duplicates and
-/// self loops, which every algorithm in this crate tolerates.
+/// Memory is `4 * (n + 1) + 4 * e` bytes (offsets are [`Ascending`]); rows
+/// may contain duplicates and self loops, which every algorithm in this
+/// crate tolerates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Csr {
-    offsets: Vec<u64>,
+    offsets: Ascending,
     targets: Vec<u32>,
 }
 
@@ -101,33 +103,11 @@ impl Csr {
             check_targets(&c.targets, n)
         })?;
 
-        let mut offsets = vec![0u64; n + 1];
-        offsets[n] = total;
-        // Chunk i owns offsets[first_i..first_{i+1}]: its own rows, then the
-        // empty rows up to the next chunk (which all start at its end).
-        // Offsets before the first chunk stay 0.
-        let start = chunks.first().map_or(n, |c| c.first_node as usize);
-        let mut rest = &mut offsets[start..n];
-        let mut regions = Vec::with_capacity(chunks.len());
-        for (i, c) in chunks.iter().enumerate() {
-            let end = chunks.get(i + 1).map_or(n, |d| d.first_node as usize);
-            let (region, tail) = rest.split_at_mut(end - c.first_node as usize);
-            regions.push(region);
-            rest = tail;
-        }
-        regions
-            .into_par_iter()
-            .zip(&chunks)
-            .zip(&bases)
-            .for_each(|((region, c), &base)| {
-                let mut at = base;
-                let (rows, gap) = region.split_at_mut(c.counts.len());
-                for (slot, &d) in rows.iter_mut().zip(&c.counts) {
-                    *slot = at;
-                    at += u64::from(d);
-                }
-                gap.fill(at);
-            });
+        let offsets = if total <= u64::from(u32::MAX) {
+            Ascending::from_u32s(chunk_offsets::<u32>(n, &chunks, &bases, total))
+        } else {
+            Ascending::from_sorted_u64s(&chunk_offsets::<u64>(n, &chunks, &bases, total))
+        };
 
         let mut targets = vec![0u32; to_usize(total)];
         let mut rest = targets.as_mut_slice();
@@ -146,13 +126,11 @@ impl Csr {
     }
 
     /// Wraps raw CSR arrays after checking them: `offsets` must hold `n + 1`
-    /// non-decreasing values from 0 to `targets.len()`, and every target must
-    /// be below `n`.
-    pub fn from_parts(offsets: Vec<u64>, targets: Vec<u32>) -> Result<Csr, CsrError> {
+    /// values from 0 to `targets.len()`, and every target must be below `n`.
+    pub fn from_parts(offsets: Ascending, targets: Vec<u32>) -> Result<Csr, CsrError> {
         let n = offsets.len().checked_sub(1).ok_or(CsrError::BadOffsets)?;
         check_node_count(n)?;
-        let ordered = offsets.windows(2).all(|w| w[0] <= w[1]);
-        if offsets[0] != 0 || offsets[n] != targets.len() as u64 || !ordered {
+        if offsets.get(0) != 0 || offsets.get(n) != targets.len() as u64 {
             return Err(CsrError::BadOffsets);
         }
         targets
@@ -184,6 +162,7 @@ impl Csr {
             targets[to_usize(*at)] = t;
             *at += 1;
         }
+        let offsets = Ascending::from_sorted_u64s(&offsets);
         Ok(Csr { offsets, targets })
     }
 
@@ -192,19 +171,21 @@ impl Csr {
     pub fn retain_rows(&mut self, keep: impl Fn(u32) -> bool) {
         let mut written = 0u64;
         let mut start = 0u64;
-        for v in 0..self.node_count() {
-            let end = self.offsets[v + 1];
+        let targets = &mut self.targets;
+        self.offsets.update_in_order(|i, end| {
+            // Offset i is the end of row i - 1.
+            let Some(v) = i.checked_sub(1) else {
+                return 0;
+            };
             if keep(v as u32) {
-                let len = end - start;
                 if written != start {
-                    self.targets
-                        .copy_within(to_usize(start)..to_usize(end), to_usize(written));
+                    targets.copy_within(to_usize(start)..to_usize(end), to_usize(written));
                 }
-                written += len;
+                written += end - start;
             }
-            self.offsets[v + 1] = written;
             start = end;
-        }
+            written
+        });
         self.targets.truncate(to_usize(written));
         self.targets.shrink_to_fit();
     }
@@ -225,8 +206,18 @@ impl Csr {
     /// If `v >= node_count()`.
     #[inline]
     pub fn successors(&self, v: u32) -> &[u32] {
+        let (start, end) = self.row(v);
+        &self.targets[to_usize(start)..to_usize(end)]
+    }
+
+    /// Where the successors of `v` start and end in [`Csr::targets`].
+    ///
+    /// # Panics
+    /// If `v >= node_count()`.
+    #[inline]
+    pub fn row(&self, v: u32) -> (u64, u64) {
         let v = v as usize;
-        &self.targets[to_usize(self.offsets[v])..to_usize(self.offsets[v + 1])]
+        (self.offsets.get(v), self.offsets.get(v + 1))
     }
 
     /// Out-degree of `v`.
@@ -235,12 +226,12 @@ impl Csr {
     /// If `v >= node_count()`.
     #[inline]
     pub fn degree(&self, v: u32) -> u64 {
-        let v = v as usize;
-        self.offsets[v + 1] - self.offsets[v]
+        let (start, end) = self.row(v);
+        end - start
     }
 
     /// The row offsets (`n + 1` entries).
-    pub fn offsets(&self) -> &[u64] {
+    pub fn offsets(&self) -> &Ascending {
         &self.offsets
     }
 
@@ -250,24 +241,98 @@ impl Csr {
     }
 
     /// Gives back the raw `(offsets, targets)` arrays.
-    pub fn into_parts(self) -> (Vec<u64>, Vec<u32>) {
+    pub fn into_parts(self) -> (Ascending, Vec<u32>) {
         (self.offsets, self.targets)
     }
 
     /// The reverse graph: row `v` lists the sources of edges into `v`, in
     /// ascending order (with duplicates kept). See [`group_by_row`].
     pub fn transpose(&self) -> Csr {
-        let (offsets, targets) = group_by_row(self.node_count(), &Reversed(self));
-        Csr { offsets, targets }
+        grouped(self.node_count(), &Reversed(self))
     }
 
     /// Rows of `n` nodes from `(row, value)` pairs: row `v` holds the
     /// values of the pairs whose row is `v`, in the pairs' order. Parallel
     /// (see [`group_by_row`]); the pairs must be in range.
     pub(crate) fn from_pairs(n: usize, pairs: &[(u32, u32)]) -> Csr {
-        let (offsets, targets) = group_by_row(n, pairs);
-        Csr { offsets, targets }
+        grouped(n, pairs)
     }
+}
+
+/// An integer type of row offsets while a graph is built: `u32` when its
+/// edges are fewer than 2^32 (half the memory), else `u64`.
+trait Offset: Copy + Default + Send + Sync {
+    /// `x`, which the caller knows to fit.
+    fn from_u64(x: u64) -> Self;
+    fn to_u64(self) -> u64;
+}
+
+impl Offset for u32 {
+    #[inline(always)]
+    fn from_u64(x: u64) -> u32 {
+        x as u32
+    }
+    #[inline(always)]
+    fn to_u64(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl Offset for u64 {
+    #[inline(always)]
+    fn from_u64(x: u64) -> u64 {
+        x
+    }
+    #[inline(always)]
+    fn to_u64(self) -> u64 {
+        self
+    }
+}
+
+/// The offsets (`n + 1`) of the rows of `chunks`, which start at edges
+/// `bases` and hold `total` edges in all.
+fn chunk_offsets<O: Offset>(n: usize, chunks: &[Chunk], bases: &[u64], total: u64) -> Vec<O> {
+    let mut offsets = vec![O::default(); n + 1];
+    offsets[n] = O::from_u64(total);
+    // Chunk i owns offsets[first_i..first_{i+1}]: its own rows, then the
+    // empty rows up to the next chunk (which all start at its end).
+    // Offsets before the first chunk stay 0.
+    let start = chunks.first().map_or(n, |c| c.first_node as usize);
+    let mut rest = &mut offsets[start..n];
+    let mut regions = Vec::with_capacity(chunks.len());
+    for (i, c) in chunks.iter().enumerate() {
+        let end = chunks.get(i + 1).map_or(n, |d| d.first_node as usize);
+        let (region, tail) = rest.split_at_mut(end - c.first_node as usize);
+        regions.push(region);
+        rest = tail;
+    }
+    regions
+        .into_par_iter()
+        .zip(chunks)
+        .zip(bases)
+        .for_each(|((region, c), &base)| {
+            let mut at = base;
+            let (rows, gap) = region.split_at_mut(c.counts.len());
+            for (slot, &d) in rows.iter_mut().zip(&c.counts) {
+                *slot = O::from_u64(at);
+                at += u64::from(d);
+            }
+            gap.fill(O::from_u64(at));
+        });
+    offsets
+}
+
+/// The graph of `n` rows that [`group_by_row`] makes of `pairs`.
+fn grouped(n: usize, pairs: &(impl Pairs + ?Sized)) -> Csr {
+    let (offsets, targets) = if pairs.count() <= u32::MAX as usize {
+        let (offsets, targets) = group_by_row::<u32>(n, pairs);
+        (Ascending::from_u32s(offsets), targets)
+    } else {
+        let (offsets, targets) = group_by_row::<u64>(n, pairs);
+        let offsets = Ascending::from_sorted_u64s(&offsets);
+        (offsets, targets)
+    };
+    Csr { offsets, targets }
 }
 
 /// `(row, value)` pairs, the input of [`group_by_row`].
@@ -321,12 +386,12 @@ impl Pairs for Reversed<'_> {
 /// pair count for the scatter) and scans all the pairs for those landing in
 /// its range; the extra sequential reads are cheap next to the random
 /// writes they split up.
-fn group_by_row(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<u64>, Vec<u32>) {
+fn group_by_row<O: Offset>(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<O>, Vec<u32>) {
     let e = pairs.count();
     let parts = scan_parts(e);
 
     // 1. Counts: offsets[v] counts the pairs of row v.
-    let mut offsets = vec![0u64; n + 1];
+    let mut offsets = vec![O::default(); n + 1];
     let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
     split_by_bounds(&mut offsets[..n], &bounds)
         .into_par_iter()
@@ -335,7 +400,7 @@ fn group_by_row(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<u64>, Vec<u32>)
             pairs.for_each_row(|row| {
                 // Wrapping keeps this one comparison per pair.
                 if let Some(c) = counts.get_mut((row as usize).wrapping_sub(lo)) {
-                    *c += 1;
+                    *c = O::from_u64(c.to_u64() + 1);
                 }
             });
         });
@@ -343,10 +408,10 @@ fn group_by_row(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<u64>, Vec<u32>)
     // 2. Inclusive prefix sums: offsets[v] = end of row v.
     let mut sum = 0u64;
     for o in &mut offsets[..n] {
-        sum += *o;
-        *o = sum;
+        sum += o.to_u64();
+        *o = O::from_u64(sum);
     }
-    offsets[n] = sum;
+    offsets[n] = O::from_u64(sum);
 
     // 3. Scatter from the last pair backwards, decrementing each row's
     // cursor: rows fill back to front, keep the pairs' order, and
@@ -355,9 +420,9 @@ fn group_by_row(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<u64>, Vec<u32>)
     bounds[parts] = n;
     for (p, b) in bounds.iter_mut().enumerate().take(parts).skip(1) {
         let edge = (p * e / parts) as u64;
-        *b = offsets[..n].partition_point(|&end| end <= edge);
+        *b = offsets[..n].partition_point(|&end| end.to_u64() <= edge);
     }
-    let row_start = |v: usize, offsets: &[u64]| if v == 0 { 0 } else { offsets[v - 1] };
+    let row_start = |v: usize, offsets: &[O]| if v == 0 { 0 } else { offsets[v - 1].to_u64() };
     let edge_bounds: Vec<usize> = bounds
         .iter()
         .map(|&b| to_usize(row_start(b, &offsets)))
@@ -373,8 +438,9 @@ fn group_by_row(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<u64>, Vec<u32>)
             let (lo, base) = (bounds[p], edge_bounds[p] as u64);
             pairs.for_each_rev(|row, value| {
                 if let Some(c) = cursors.get_mut((row as usize).wrapping_sub(lo)) {
-                    *c -= 1;
-                    out[to_usize(*c - base)] = value;
+                    let at = c.to_u64() - 1;
+                    *c = O::from_u64(at);
+                    out[to_usize(at - base)] = value;
                 }
             });
         });
@@ -545,5 +611,33 @@ impl Adjacency for SparseRows {
     }
     fn successors(&self, v: u32) -> &[u32] {
         SparseRows::successors(self, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Graphs of 2^32 edges or more take `u64` offsets while they are
+    /// built: the same code as `u32`'s, checked here on a small graph.
+    #[test]
+    fn wide_offsets_build_the_same_rows() {
+        let pairs: Vec<(u32, u32)> = (0..5000u32).map(|i| (i * 7 % 300, i)).collect();
+        assert_eq!(
+            group_by_row::<u32>(300, &pairs[..]).1,
+            group_by_row::<u64>(300, &pairs[..]).1
+        );
+        let (narrow, _) = group_by_row::<u32>(300, &pairs[..]);
+        let (wide, _) = group_by_row::<u64>(300, &pairs[..]);
+        assert!(narrow.iter().zip(&wide).all(|(&a, &b)| u64::from(a) == b));
+        let chunks = vec![Chunk {
+            first_node: 1,
+            counts: vec![2, 0, 3],
+            targets: vec![0; 5],
+        }];
+        let narrow = chunk_offsets::<u32>(6, &chunks, &[0], 5);
+        let wide = chunk_offsets::<u64>(6, &chunks, &[0], 5);
+        assert_eq!(wide, [0, 0, 2, 2, 5, 5, 5]);
+        assert!(narrow.iter().zip(&wide).all(|(&a, &b)| u64::from(a) == b));
     }
 }

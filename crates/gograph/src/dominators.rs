@@ -116,7 +116,7 @@ impl Dominators {
             // One cursor (next edge to try, end of the row) per node on the
             // current DFS path; the path itself is recovered through
             // `parent`.
-            let row = |v: u32| (offsets[v as usize], offsets[v as usize + 1]);
+            let row = |v: u32| succs.row(v);
             let mut cursors: Vec<(u64, u64)> = vec![row(root)];
             pre[root as usize] = 0;
             vertex.push(root);
@@ -148,7 +148,7 @@ impl Dominators {
                         let (lo, hi) = row(t);
                         for &u in &targets[to_usize(lo)..to_usize(hi)] {
                             crate::prefetch(&pre, u as usize);
-                            crate::prefetch(offsets, u as usize);
+                            offsets.prefetch(u as usize);
                         }
                         let num = vertex.len() as u32;
                         pre[t as usize] = num;

@@ -4,10 +4,13 @@
 //! Nodes are dense `u32` ids `0..n` (the caller decides what they mean; gorefs
 //! numbers heap objects first, then roots, then one super-root). Graphs may
 //! have 10^8–10^9 nodes, so every structure here is a handful of flat arrays
-//! (no per-node allocation), edge offsets are `u64` (edge counts may exceed
-//! 2^32), and no algorithm recurses (a linked list is a chain of millions).
+//! (no per-node allocation), edge offsets are 64-bit values kept in 4 bytes
+//! ([`Ascending`]: edge counts may exceed 2^32), and no algorithm recurses
+//! (a linked list is a chain of millions).
 //!
 //! Modules:
+//! - [`ascending`]: [`Ascending`], a non-decreasing `u64` sequence in 4
+//!   bytes per value (row offsets; gocore's object addresses).
 //! - [`csr`]: [`Csr`], the compressed-sparse-row graph, its parallel
 //!   construction from chunks and its transpose.
 //! - [`dominators`]: [`Dominators`] (iterative Semi-NCA) and [`Retained`]
@@ -39,12 +42,14 @@
 //! # Ok::<(), gograph::CsrError>(())
 //! ```
 
+pub mod ascending;
 pub mod csr;
 pub mod dominators;
 pub mod domtree;
 pub mod paths;
 pub mod reach;
 
+pub use ascending::{Ascending, NotAscending};
 pub use csr::{Adjacency, Chunk, Csr, CsrError, SparseRows};
 pub use dominators::{Dominators, DominatorsOf, Retained};
 pub use domtree::{DomTree, KeyGroups, KeyTotals, Visit, Walk};
