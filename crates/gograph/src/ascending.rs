@@ -37,18 +37,22 @@ impl Ascending {
     /// values in order.
     pub fn from_runs(low: Vec<u32>, runs: impl IntoIterator<Item = (usize, u64)>) -> Ascending {
         let mut a = Ascending::from_u32s_unchecked(low);
-        let mut runs = runs.into_iter();
-        if let Some((_, high)) = runs.next() {
-            a.high = high;
-        }
-        let mut last = a.high;
+        let mut last = None;
         for (at, high) in runs {
-            if high != last {
-                a.steps.push((at, high));
-                last = high;
-            }
+            a.note_high(at, high, last);
+            last = Some(high);
         }
         a
+    }
+
+    /// Records that value `at` has the high bits `high`, after a value
+    /// whose high bits were `last` (`None`: `at` is the first value).
+    fn note_high(&mut self, at: usize, high: u64, last: Option<u64>) {
+        match last {
+            None => self.high = high,
+            Some(last) if last != high => self.steps.push((at, high)),
+            Some(_) => {}
+        }
     }
 
     fn from_u32s_unchecked(low: Vec<u32>) -> Ascending {
@@ -87,13 +91,11 @@ impl Ascending {
 
     /// Appends `value`, which must not be below the last value.
     pub fn push(&mut self, value: u64) -> Result<(), NotAscending> {
-        let high = value >> 32;
-        match self.last() {
-            None => self.high = high,
-            Some(last) if value < last => return Err(NotAscending),
-            Some(last) if high != last >> 32 => self.steps.push((self.low.len(), high)),
-            Some(_) => {}
+        let last = self.last();
+        if last.is_some_and(|last| value < last) {
+            return Err(NotAscending);
         }
+        self.note_high(self.low.len(), value >> 32, last.map(|last| last >> 32));
         self.low.push(value as u32);
         Ok(())
     }
@@ -211,13 +213,8 @@ impl Ascending {
                 old_high = h;
             }
             let value = f(i, old_high << 32 | u64::from(self.low[i]));
-            let high = value >> 32;
-            match last_high {
-                None => self.high = high,
-                Some(h) if h != high => self.steps.push((i, high)),
-                Some(_) => {}
-            }
-            last_high = Some(high);
+            self.note_high(i, value >> 32, last_high);
+            last_high = Some(value >> 32);
             self.low[i] = value as u32;
         }
     }

@@ -53,7 +53,7 @@ impl Dominators {
     /// back to node ids and the placing of the set-aside nodes run on the
     /// rayon pool.
     ///
-    /// Working memory is about 28 bytes per searched node (the DFS arrays,
+    /// Working memory is about 24 bytes per searched node (the DFS arrays,
     /// the forest, the grouped edges' offsets), 4 per node, and 8 per
     /// non-tree edge while the search runs (then 4), plus the DFS and
     /// compression stacks, whose depth is the longest DFS path (up to 8 and
