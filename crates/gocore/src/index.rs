@@ -15,19 +15,19 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use gograph::{Ascending, Csr, Retained, SparseRows};
+use gograph::{Ascending, CompactU64s, Csr, Retained, SparseRows};
 use gotypes::dwarf::DwarfInfo;
 
 use crate::graph::{HeapGraph, RootNode, RootSlot};
 use crate::heap::ObjId;
-use crate::model::{HeapModel, Objects, Sizes};
+use crate::model::{HeapModel, Objects};
 use crate::roots::RootKind;
 use crate::typing::{ObjType, TypeRef, TypeRef2};
 use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 7;
+const FORMAT: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -127,10 +127,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
 
     let o = &model.objects;
     w.ascending(&o.slot);
-    let (small, huge) = o.size.parts();
-    w.u32s(small);
-    w.u32s(&huge.iter().map(|&(i, _)| i).collect::<Vec<_>>());
-    w.u64s(&huge.iter().map(|&(_, s)| s).collect::<Vec<_>>());
+    w.compact(&o.size);
     w.bytes(&o.flags);
     w.u32s(&o.types.iter().map(|t| t.ty).collect::<Vec<_>>());
     w.u32s(&o.types.iter().map(|t| t.count).collect::<Vec<_>>());
@@ -168,7 +165,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64s(weak_offsets);
     w.u32s(weak_targets);
     w.u32s(&g.idom);
-    w.u64s(&g.retained.bytes);
+    w.compact(&g.retained.bytes);
     w.u32s(&g.retained.objects);
 
     if let Some(e) = w.err {
@@ -225,10 +222,7 @@ pub fn load(
 
 fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
     let slot = r.ascending()?;
-    let (size, huge_ids, huge_sizes) = (r.u32s()?, r.u32s()?, r.u64s()?);
-    if huge_ids.len() != huge_sizes.len() {
-        return None;
-    }
+    let size = r.compact()?;
     let flags = r.bytes()?;
     let (type_index, count) = (r.u32s()?, r.u32s()?);
     let n = slot.len();
@@ -243,7 +237,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         .collect();
     let objects = Objects {
         slot,
-        size: Sizes::from_parts(size, huge_ids.into_iter().zip(huge_sizes).collect())?,
+        size,
         flags,
         types,
     };
@@ -292,7 +286,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
     let (weak_nodes, weak_offsets, weak_targets) = (r.u32s()?, r.u64s()?, r.u32s()?);
     let idom = r.u32s()?;
     let retained = Retained {
-        bytes: r.u64s()?,
+        bytes: r.compact()?,
         objects: r.u32s()?,
     };
     let nodes = n_objects as usize + n_roots + 1;
@@ -422,6 +416,12 @@ impl<W: Write> Writer<W> {
         self.u64s(&steps.iter().map(|&(at, _)| at as u64).collect::<Vec<_>>());
         self.u64s(&steps.iter().map(|&(_, h)| h).collect::<Vec<_>>());
     }
+    fn compact(&mut self, c: &CompactU64s) {
+        let (low, wide) = c.parts();
+        self.u32s(low);
+        self.u32s(&wide.iter().map(|&(i, _)| i).collect::<Vec<_>>());
+        self.u32s(&wide.iter().map(|&(_, h)| h).collect::<Vec<_>>());
+    }
 }
 
 /// Reads from a stream of `left` bytes; every length is checked against
@@ -491,5 +491,13 @@ impl<R: Read> Reader<R> {
             .map(|(&at, h)| Some((usize::try_from(at).ok()?, h)))
             .collect::<Option<Vec<_>>>()?;
         Ascending::from_parts(low, high, steps).ok()
+    }
+    fn compact(&mut self) -> Option<CompactU64s> {
+        let (low, at, highs) = (self.u32s()?, self.u32s()?, self.u32s()?);
+        if at.len() != highs.len() {
+            return None;
+        }
+        let wide: Vec<(u32, u32)> = at.into_iter().zip(highs).collect();
+        CompactU64s::from_parts(low, &wide)
     }
 }

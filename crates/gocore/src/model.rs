@@ -4,7 +4,7 @@
 //! can be saved to an index ([`crate::index`]) and loaded back without
 //! re-analysing the core.
 
-use gograph::Ascending;
+use gograph::{Ascending, CompactU64s};
 use rayon::prelude::*;
 
 use crate::graph::HeapGraph;
@@ -26,8 +26,8 @@ pub const FLAG_LIVE: u8 = 4;
 pub struct Objects {
     /// Slot address (where the malloc header is, if any).
     pub slot: Ascending,
-    /// Bytes the object occupies (its slot size).
-    pub size: Sizes,
+    /// Bytes the object occupies (its slot size), 4 bytes each below 4 GiB.
+    pub size: CompactU64s,
     pub flags: Vec<u8>,
     /// Index into [`HeapModel::types`] (0 is "unknown"), and the array
     /// length of a backing array, or 0 for a single value; pointer words of
@@ -149,72 +149,6 @@ impl HeapModel {
     }
 }
 
-/// Object sizes by [`ObjId`], 4 bytes each: sizes of 4 GiB or more (large
-/// objects only, so few) are listed apart.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Sizes {
-    /// The size, or [`Sizes::HUGE`] for one listed in `huge`.
-    small: Vec<u32>,
-    /// `(object, size)` of the objects of 4 GiB or more, by object.
-    huge: Vec<(u32, u64)>,
-}
-
-impl Sizes {
-    const HUGE: u32 = u32::MAX;
-
-    /// The sizes `size(i)` of objects `0..n`, computed in parallel.
-    pub fn from_fn(n: usize, size: impl Fn(usize) -> u64 + Sync) -> Sizes {
-        let small: Vec<u32> = (0..n)
-            .into_par_iter()
-            .map(|i| u32::try_from(size(i)).unwrap_or(Sizes::HUGE))
-            .collect();
-        let huge = (small.par_iter().enumerate())
-            .filter(|&(_, &s)| s == Sizes::HUGE)
-            .map(|(i, _)| (i as u32, size(i)))
-            .collect();
-        Sizes { small, huge }
-    }
-
-    /// From an index's arrays; `None` if they disagree.
-    pub fn from_parts(small: Vec<u32>, huge: Vec<(u32, u64)>) -> Option<Sizes> {
-        let listed = small.iter().filter(|&&s| s == Sizes::HUGE).count();
-        let consistent = listed == huge.len()
-            && huge.windows(2).all(|w| w[0].0 < w[1].0)
-            && huge
-                .iter()
-                .all(|&(i, _)| small.get(i as usize) == Some(&Sizes::HUGE));
-        consistent.then_some(Sizes { small, huge })
-    }
-
-    /// The arrays [`Sizes::from_parts`] takes back.
-    pub fn parts(&self) -> (&[u32], &[(u32, u64)]) {
-        (&self.small, &self.huge)
-    }
-
-    pub fn len(&self) -> usize {
-        self.small.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.small.is_empty()
-    }
-
-    /// The size of object `i`.
-    ///
-    /// # Panics
-    /// If `i >= len()`.
-    #[inline]
-    pub fn get(&self, i: usize) -> u64 {
-        match self.small[i] {
-            Sizes::HUGE => self
-                .huge
-                .binary_search_by_key(&(i as u32), |&(j, _)| j)
-                .map_or(u64::from(Sizes::HUGE), |k| self.huge[k].1),
-            s => u64::from(s),
-        }
-    }
-}
-
 /// The model's object arrays: `slot` and `types` as given (the analysis'
 /// own, or copies), sizes and flags from the spans, in parallel.
 fn objects(a: &Analysis<'_>, slot: Ascending, types: Vec<ObjType>) -> Objects {
@@ -237,35 +171,8 @@ fn objects(a: &Analysis<'_>, slot: Ascending, types: Vec<ObjType>) -> Objects {
     };
     Objects {
         slot,
-        size: Sizes::from_fn(n, |i| heap.size(ObjId(i as u32))),
+        size: CompactU64s::from_fn(n, |i| heap.size(ObjId(i as u32))),
         flags: (0..n).into_par_iter().map(flags).collect(),
         types,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Sizes;
-
-    #[test]
-    fn sizes_of_4_gib_and_more_are_kept_whole() {
-        let want = [
-            16,
-            u64::from(u32::MAX) - 1,
-            1 << 32,
-            48,
-            u64::from(u32::MAX),
-            5 << 40,
-        ];
-        let sizes = Sizes::from_fn(want.len(), |i| want[i]);
-        let got: Vec<u64> = (0..want.len()).map(|i| sizes.get(i)).collect();
-        assert_eq!(got, want);
-        let (small, huge) = sizes.parts();
-        assert_eq!(huge.len(), 3, "u32::MAX and above are listed apart");
-        let back = Sizes::from_parts(small.to_vec(), huge.to_vec()).expect("consistent parts");
-        assert_eq!(back, sizes);
-        // An index whose lists disagree is rejected.
-        assert!(Sizes::from_parts(small.to_vec(), huge[1..].to_vec()).is_none());
-        assert!(Sizes::from_parts(vec![16, 32], vec![(0, 1 << 33)]).is_none());
     }
 }

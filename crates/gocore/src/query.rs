@@ -95,7 +95,7 @@ impl HeapModel {
     }
 
     pub fn retained_bytes(&self, v: u32) -> u64 {
-        self.graph.retained.bytes[v as usize]
+        self.graph.retained.bytes.get(v as usize)
     }
 
     pub fn retained_objects(&self, v: u32) -> u64 {
@@ -104,7 +104,7 @@ impl HeapModel {
 
     /// Live bytes in the heap (what the super-root retains).
     pub fn live_bytes(&self) -> u64 {
-        self.graph.retained.bytes.last().copied().unwrap_or(0)
+        self.graph.retained.bytes.last().unwrap_or(0)
     }
 
     /// Every root node with what it retains, largest first. Goroutine nodes

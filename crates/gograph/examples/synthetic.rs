@@ -89,12 +89,12 @@ fn main() {
     let retained = doms.retained(&sizes);
     report("retained", t);
     let top = (0..g.objects as u32)
-        .max_by_key(|&v| retained.bytes[v as usize])
+        .max_by_key(|&v| retained.bytes.get(v as usize))
         .unwrap_or(0);
     println!(
         "  total {} bytes; largest object retainer {top}: {} bytes, {} objects",
-        retained.bytes[n as usize - 1],
-        retained.bytes[top as usize],
+        retained.bytes.get(n as usize - 1),
+        retained.bytes.get(top as usize),
         retained.objects[top as usize]
     );
 

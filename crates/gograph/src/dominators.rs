@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
+use crate::compact::CompactU64s;
 use crate::csr::{split_by_bounds, to_usize, Csr};
 use crate::domtree::DomTree;
 use crate::{prefaulted_vec, NONE};
@@ -375,7 +376,8 @@ impl Dominators {
     /// `objects` counts the dominated nodes whose `self_size` is non-zero, so
     /// zero-sized bookkeeping nodes (roots, the super-root) are not counted as
     /// objects. Unreachable nodes retain nothing (0, 0). Sequential, one pass
-    /// over the reverse preorder; 12 bytes per node of output.
+    /// over the reverse preorder; 8 bytes per node of output (see
+    /// [`CompactU64s`] for retained sizes of 4 GiB or more).
     ///
     /// # Panics
     /// If `self_size.len() < node_count()`.
@@ -398,8 +400,11 @@ impl Dominators {
                 self_size(v as u32)
             }
         };
-        let mut bytes: Vec<u64> = (0..n).into_par_iter().map(own).collect();
-        let mut objects: Vec<u32> = bytes.par_iter().map(|&b| u32::from(b > 0)).collect();
+        let mut bytes = CompactU64s::from_fn(n, own);
+        let mut objects: Vec<u32> = (0..n)
+            .into_par_iter()
+            .map(|v| u32::from(bytes.get(v) > 0))
+            .collect();
         // Skip the root (preorder[0]), whose idom is itself. The sums hit
         // the dominators at random: the dominator of a node a few places
         // ahead is looked up, and then its sums asked for.
@@ -410,12 +415,12 @@ impl Dominators {
             }
             if let Some(a) = i.checked_sub(RETAINED_AHEAD) {
                 let d = self.idom[order[a] as usize] as usize;
-                crate::prefetch(&bytes, d);
+                bytes.prefetch(d);
                 crate::prefetch(&objects, d);
             }
             let v = order[i] as usize;
             let d = self.idom[v] as usize;
-            bytes[d] += bytes[v];
+            bytes.add(d, bytes.get(v));
             objects[d] += objects[v];
         }
         Retained { bytes, objects }
@@ -591,8 +596,8 @@ impl Iterator for DominatorsOf<'_> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Retained {
     /// Bytes kept alive by each node: its own size plus everything it
-    /// dominates.
-    pub bytes: Vec<u64>,
+    /// dominates (4 bytes per node while below 4 GiB).
+    pub bytes: CompactU64s,
     /// Objects (nodes with a non-zero size) kept alive by each node, itself
     /// included. `u32` suffices since a graph has fewer than 2^32 nodes, and
     /// saves 4 bytes per node.

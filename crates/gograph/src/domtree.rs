@@ -383,14 +383,14 @@ impl<'a> KeyCounter<'a> {
     fn prefetch(&self, v: u32) {
         let v = v as usize;
         crate::prefetch(self.key, v);
-        crate::prefetch(&self.retained.bytes, v);
+        self.retained.bytes.prefetch(v);
         crate::prefetch(&self.retained.objects, v);
     }
 
     /// Adds what `v` retains to entry `e`.
     #[inline]
     fn count(&self, v: u32, e: usize, totals: &mut [KeyTotals]) {
-        totals[e].bytes += self.retained.bytes[v as usize];
+        totals[e].bytes += self.retained.bytes.get(v as usize);
         totals[e].objects += u64::from(self.retained.objects[v as usize]);
     }
 }
@@ -533,6 +533,7 @@ mod tests {
                 k => k as u32 - 1,
             })
             .collect();
+        let bytes = crate::CompactU64s::from_fn(n, |v| bytes[v]);
         (idom, Retained { bytes, objects }, key)
     }
 
@@ -555,7 +556,7 @@ mod tests {
                 }
             };
             if !nested {
-                totals[k as usize].bytes += r.bytes[v];
+                totals[k as usize].bytes += r.bytes.get(v);
                 totals[k as usize].objects += u64::from(r.objects[v]);
             }
         }

@@ -11,6 +11,8 @@
 //! Modules:
 //! - [`ascending`]: [`Ascending`], a non-decreasing `u64` sequence in 4
 //!   bytes per value (row offsets; gocore's object addresses).
+//! - [`compact`]: [`CompactU64s`], `u64` values in 4 bytes each where they
+//!   fit (retained sizes; gocore's object sizes).
 //! - [`csr`]: [`Csr`], the compressed-sparse-row graph, its parallel
 //!   construction from chunks and its transpose.
 //! - [`dominators`]: [`Dominators`] (iterative Semi-NCA) and [`Retained`]
@@ -35,7 +37,7 @@
 //! let doms = Dominators::compute(&succs, 3);
 //! assert_eq!(doms.immediate_dominator(1), Some(2));
 //! let retained = doms.retained(&[16, 32, 0, 0]);
-//! assert_eq!(retained.bytes[2], 48);
+//! assert_eq!(retained.bytes.get(2), 48);
 //! assert_eq!(retained.objects[3], 2); // zero-sized roots are not objects
 //! let by_key = doms.tree().retained_by_key(&retained, &[0, 0, NONE, NONE], 1);
 //! assert_eq!(by_key[0].bytes, 48);
@@ -43,6 +45,7 @@
 //! ```
 
 pub mod ascending;
+pub mod compact;
 pub mod csr;
 pub mod dominators;
 pub mod domtree;
@@ -50,6 +53,7 @@ pub mod paths;
 pub mod reach;
 
 pub use ascending::{Ascending, NotAscending};
+pub use compact::CompactU64s;
 pub use csr::{Adjacency, Chunk, Csr, CsrError, SparseRows};
 pub use dominators::{Dominators, DominatorsOf, Retained};
 pub use domtree::{DomTree, KeyGroups, KeyTotals, Visit, Walk};

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{arb_graph, succs_of};
-use gograph::{DomTree, Dominators, KeyTotals, Retained, Visit, NONE};
+use gograph::{CompactU64s, DomTree, Dominators, KeyTotals, Retained, Visit, NONE};
 use proptest::prelude::*;
 
 fn dominators(n: usize, edges: &[(u32, u32)]) -> Dominators {
@@ -15,17 +15,18 @@ fn dominators(n: usize, edges: &[(u32, u32)]) -> Dominators {
 /// dominators.
 fn brute_retained(doms: &Dominators, size: &[u64]) -> Retained {
     let n = doms.node_count();
-    let mut r = Retained {
-        bytes: vec![0; n],
-        objects: vec![0; n],
-    };
+    let mut bytes = vec![0; n];
+    let mut objects = vec![0; n];
     for v in (0..n as u32).filter(|&v| doms.is_reachable(v)) {
         for d in std::iter::once(v).chain(doms.dominators_of(v)) {
-            r.bytes[d as usize] += size[v as usize];
-            r.objects[d as usize] += u32::from(size[v as usize] > 0);
+            bytes[d as usize] += size[v as usize];
+            objects[d as usize] += u32::from(size[v as usize] > 0);
         }
     }
-    r
+    Retained {
+        bytes: CompactU64s::from_fn(n, |v| bytes[v]),
+        objects,
+    }
 }
 
 /// Brute force: a node counts for its key unless a strict dominator has the
@@ -35,7 +36,7 @@ fn brute_by_key(doms: &Dominators, r: &Retained, key: &[u32], n_keys: usize) -> 
     for v in (0..doms.node_count() as u32).filter(|&v| doms.is_reachable(v)) {
         let k = key[v as usize];
         if k != NONE && !doms.dominators_of(v).any(|d| key[d as usize] == k) {
-            totals[k as usize].bytes += r.bytes[v as usize];
+            totals[k as usize].bytes += r.bytes.get(v as usize);
             totals[k as usize].objects += u64::from(r.objects[v as usize]);
         }
     }
@@ -49,7 +50,10 @@ fn diamond_charges_shared_child_to_fork() {
     let doms = dominators(6, &edges);
     let size = [0, 10, 20, 30, 40, 50];
     let r = doms.retained(&size);
-    assert_eq!(r.bytes, vec![150, 150, 20, 30, 90, 50]);
+    assert_eq!(
+        r.bytes.iter().collect::<Vec<_>>(),
+        [150, 150, 20, 30, 90, 50]
+    );
     assert_eq!(r.objects, vec![5, 5, 1, 1, 2, 1]);
 }
 
@@ -59,7 +63,7 @@ fn unreachable_nodes_retain_nothing() {
     let edges = [(0, 1), (3, 1), (2, 3)];
     let doms = dominators(4, &edges);
     let r = doms.retained(&[0, 8, 16, 32]);
-    assert_eq!(r.bytes, vec![8, 8, 0, 0]);
+    assert_eq!(r.bytes.iter().collect::<Vec<_>>(), [8, 8, 0, 0]);
     assert_eq!(r.objects, vec![1, 1, 0, 0]);
 }
 
@@ -133,7 +137,7 @@ fn by_key_counts_nested_holders_once() {
     let size = [0, 16, 16, 16, 100, 200, 400, 8];
     let key = [NONE, 1, 1, 1, 0, 0, 0, 1];
     let r = doms.retained(&size);
-    assert_eq!(r.bytes[1], 16 * 3 + 100 + 200);
+    assert_eq!(r.bytes.get(1), 16 * 3 + 100 + 200);
     let totals = doms.tree().retained_by_key(&r, &key, 3);
     // Key 1: the list (counted once, through its head) and node 7.
     assert_eq!(
@@ -181,11 +185,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn retained_matches_brute_force((n, edges) in arb_graph(120), seed in any::<u64>()) {
+    fn retained_matches_brute_force(
+        (n, edges) in arb_graph(120),
+        seed in any::<u64>(),
+        wide in any::<bool>(),
+    ) {
         let doms = dominators(n, &edges);
-        // Sizes 0..=3 (so some nodes are not objects), keys 0..3 or none.
+        // Sizes 0..=3 (so some nodes are not objects), in units of 3 GiB
+        // when `wide` (so that sums pass 4 GiB); keys 0..3 or none.
+        let unit = if wide { 3 << 30 } else { 1 };
         let mut rng = common::XorShift(seed | 1);
-        let size: Vec<u64> = (0..n).map(|_| rng.next() % 4).collect();
+        let size: Vec<u64> = (0..n).map(|_| rng.next() % 4 * unit).collect();
         let key: Vec<u32> = (0..n)
             .map(|_| match rng.below(4) { 3 => NONE, k => k })
             .collect();
