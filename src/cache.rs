@@ -57,6 +57,11 @@ pub fn model(
         }
     }
     .context("cannot build the reference graph")?;
+    crate::ui::timing_note(format_args!(
+        "graph: {} objects, {} references",
+        model.graph.n_objects,
+        model.graph.succ.edge_count()
+    ));
     if let (false, Some(path), Some(id)) = (no_index, &path, &identity) {
         if let Err(e) = index::save(path, id, &model) {
             crate::ui::warn(format!("{e}; continuing without an index"));

@@ -21,7 +21,9 @@ static GLOBAL: alloc::HugePageAlloc = alloc::HugePageAlloc;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    match cli::run(args) {
+    let result = cli::run(args);
+    ui::timing_note("end");
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed pipe (`gorefs objects | head`) is not an error.

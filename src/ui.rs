@@ -20,6 +20,19 @@ fn quiet() -> bool {
     QUIET.get().copied().unwrap_or(false)
 }
 
+/// Whether `GOREFS_TIMINGS` asks for phase times and memory figures.
+fn timings() -> bool {
+    static TIMINGS: OnceLock<bool> = OnceLock::new();
+    *TIMINGS.get_or_init(|| std::env::var_os("GOREFS_TIMINGS").is_some())
+}
+
+/// With `GOREFS_TIMINGS`, one line of figures for benchmarks.
+pub fn timing_note(note: impl std::fmt::Display) {
+    if timings() {
+        eprintln!("gorefs: timing: {note}; {}", memory_figures());
+    }
+}
+
 /// Colour on stderr: a terminal, and `NO_COLOR` unset or empty
 /// (<https://no-color.org>).
 fn colour() -> bool {
@@ -67,8 +80,7 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(None, target);
         bar.enable_steady_tick(Duration::from_millis(120));
-        let timings = std::env::var_os("GOREFS_TIMINGS").map(|_| Mutex::new(None));
-        Bar(bar, timings)
+        Bar(bar, timings().then(|| Mutex::new(None)))
     }
 
     /// Print the phase that just ended, when timing.
@@ -77,9 +89,9 @@ impl Bar {
         let Ok(mut cur) = t.lock() else { return };
         if let Some((name, start)) = cur.take() {
             eprintln!(
-                "gorefs: timing: {name}: {:.3} s, peak RSS so far {}",
+                "gorefs: timing: {name}: {:.3} s, {}",
                 start.elapsed().as_secs_f64(),
-                rss_figures().unwrap_or_else(|| "?".into())
+                memory_figures()
             );
         }
         *cur = next.map(|n| (n, Instant::now()));
@@ -117,18 +129,22 @@ impl Progress for Bar {
     }
 }
 
-/// `VmHWM` of this process (Linux), and the resident anonymous memory and
-/// file pages (the core's) now, for `GOREFS_TIMINGS`.
-fn rss_figures() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// The heap peak so far (what gorefs allocated, the mapped core and binary
+/// excluded), `VmHWM` (Linux), and the resident anonymous memory and file
+/// pages (the core's) now, for `GOREFS_TIMINGS`.
+fn memory_figures() -> String {
+    let heap = format!("heap peak so far {} kB", crate::alloc::peak_bytes() / 1024);
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return heap;
+    };
     let field = |name: &str| {
         let line = status.lines().find(|l| l.starts_with(name))?;
         Some(line.trim_start_matches(name).trim().to_string())
     };
-    Some(format!(
-        "{} (now: {} anonymous, {} file)",
-        field("VmHWM:")?,
-        field("RssAnon:")?,
-        field("RssFile:")?
-    ))
+    match (field("VmHWM:"), field("RssAnon:"), field("RssFile:")) {
+        (Some(hwm), Some(anon), Some(file)) => {
+            format!("{heap}, peak RSS so far {hwm} (now: {anon} anonymous, {file} file)")
+        }
+        _ => heap,
+    }
 }

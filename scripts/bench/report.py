@@ -18,6 +18,10 @@ import statistics
 import sys
 
 TIMING = re.compile(r"^gorefs: timing: (.+?): ([0-9.]+) s\b")
+HEAP_PEAK = re.compile(r"\bheap peak so far ([0-9]+) kB")
+GRAPH = re.compile(r"^gorefs: timing: graph: ([0-9]+) objects, ([0-9]+) references")
+# Issue 5's memory budget beyond the mapped core and binary.
+BYTES_PER_OBJECT, BYTES_PER_REFERENCE = 40, 8
 
 ROWS = [
     # key, label, command (CORE, EXE, ADDR stand for the files)
@@ -107,15 +111,26 @@ def summarize(rows):
     rss = [int(r["maxrss_kb"]) for r in ok]
     load = [float(r["load1"]) for r in ok if r.get("load1")]
     phases = {}
+    heap_kb = []
+    graph = None
     for r in ok:
+        peak = None
         try:
             with open(r["log"]) as f:
                 for line in f:
                     m = TIMING.match(line.strip())
                     if m:
                         phases.setdefault(m.group(1), []).append(float(m.group(2)))
+                    m = HEAP_PEAK.search(line)
+                    if m:
+                        peak = max(peak or 0, int(m.group(1)))
+                    m = GRAPH.match(line.strip())
+                    if m:
+                        graph = (int(m.group(1)), int(m.group(2)))
         except OSError:
             pass
+        if peak is not None:
+            heap_kb.append(peak)
     return {
         "load_min": min(load) if load else None,
         "load_max": max(load) if load else None,
@@ -128,6 +143,8 @@ def summarize(rows):
         "wall_max": max(wall),
         "cpu": statistics.median(cpu),
         "rss": statistics.median(rss),
+        "heap_kb": statistics.median(heap_kb) if heap_kb else None,
+        "graph": graph,
     }
 
 
@@ -216,16 +233,27 @@ def main():
         w("The targets compare with viewcore and grf on the same core. Where they could not "
           "run here, the figures quoted with the targets stand in: `viewcore histogram` 7.2 s "
           "and 543 MB, `grf core` 100 s and 13.6 GB, for a 3.8M-object, 340 MB heap on 2 cores.\n")
-        w("| target | wanted | measured at 4M |")
+        w("| target | wanted | measured |")
         w("|---|---|---|")
-        w(f"| retained vs viewcore histogram | ≥ 10× faster | {ratio(7.2, b['wall'])} ({fnum(b['wall'])} s) |")
-        w(f"| retained vs grf core | ≥ 100× faster | {ratio(100.0, b['wall'])} |")
+        w(f"| retained vs viewcore histogram at 4M | ≥ 10× faster | {ratio(7.2, b['wall'])} ({fnum(b['wall'])} s) |")
+        w(f"| retained vs grf core at 4M | ≥ 100× faster | {ratio(100.0, b['wall'])} |")
         if h.get("runs"):
-            w(f"| histogram vs viewcore histogram | faster still | {ratio(7.2, h['wall'])} ({fnum(h['wall'])} s) |")
-        w(f"| peak RSS vs viewcore / grf | lower than either | {fmb(b['rss'])} vs 543 MB / 13.6 GB |")
+            w(f"| histogram vs viewcore histogram at 4M | faster still | {ratio(7.2, h['wall'])} ({fnum(h['wall'])} s) |")
+        w(f"| peak RSS vs viewcore / grf at 4M | lower than either | {fmb(b['rss'])} vs 543 MB / 13.6 GB |")
         big = summary.get(("20M", BASE))
         if big and big.get("runs"):
             w(f"| 20M in ≤ 5.5× the time of 4M | ≤ 5.5× | {ratio(big['wall'], b['wall'])} |")
+        for size in sizes:
+            r = summary.get((size, BASE)) or {}
+            if r.get("heap_kb") is None or r.get("graph") is None:
+                continue
+            objects, refs = r["graph"]
+            budget = BYTES_PER_OBJECT * objects + BYTES_PER_REFERENCE * refs
+            heap = r["heap_kb"] * 1024
+            w(f"| memory beyond the mapped core at {size} (gorefs retained's heap peak) | "
+              f"≤ {BYTES_PER_OBJECT} B/object + {BYTES_PER_REFERENCE} B/reference "
+              f"({fcount(objects)} objects, {fcount(refs)} references: {budget / 1e6:,.1f} MB) | "
+              f"{heap / 1e6:,.1f} MB ({heap / budget * 100:.1f}% of it) |")
         w("")
 
     # -- objects
@@ -414,7 +442,13 @@ runs once more than the others, to prepare the index the queries load). viewcore
 `core` are the closest equivalents of their tools (viewcore computes types and
 sizes of live objects; grf builds a reference profile in pprof format).
 "RSS bytes / live object" is the peak RSS divided by the live objects gorefs
-found.
+found. The memory target counts what gorefs
+allocates (its allocator's peak of bytes held, which `GOREFS_TIMINGS=1`
+prints as "heap peak"), not the pages of the core and binary it maps: those
+stay in the page cache and can be dropped by the kernel at any time, and on a
+100 GB core they are what RSS mostly measures. The budget's objects and
+references are the graph gorefs built (its "graph:" timing line: heap objects
+and every reference, roots' included).
 
 ## How to reproduce
 
