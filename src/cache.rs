@@ -41,6 +41,12 @@ pub fn model(
         if path.exists() {
             match index::load(path, id, &core.dwarf) {
                 Ok(Some(m)) => {
+                    // A given analysis has said them already.
+                    if analysis.is_none() {
+                        for w in &m.warnings {
+                            crate::ui::warn(w);
+                        }
+                    }
                     remember_last(core_path, &exe, debug);
                     return Ok(m);
                 }

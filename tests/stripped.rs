@@ -235,3 +235,42 @@ fn the_index_knows_whether_a_debug_file_was_used() {
     assert_eq!(root(&with_debug), "main.holder");
     assert_eq!(root(&[t]), "main.holder");
 }
+
+/// A query answered from the index repeats the analysis' warnings (on
+/// newer releases, that a stripped binary's finalizer queue could not be
+/// found), once.
+#[test]
+fn indexed_queries_repeat_the_analysis_warnings() {
+    let warning = "no queue of finalizers or cleanups was found";
+    let mut warned = 0;
+    for v in variants() {
+        if !v.join("heapzoo-stripped.zst").exists() {
+            continue;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let stderr = || {
+            let out = gorefs()
+                .env("GOREFS_CACHE_DIR", cache.path())
+                .args(["retained", "--json"])
+                .arg(v.join("core.zst"))
+                .arg(v.join("heapzoo-stripped.zst"))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{}: {err}", name(&v));
+            err
+        };
+        let fresh = stderr();
+        assert!(fresh.matches(warning).count() <= 1, "{fresh}");
+        warned += fresh.matches(warning).count();
+        assert!(cache
+            .path()
+            .join("index")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some());
+        assert_eq!(stderr(), fresh, "{}", name(&v));
+    }
+    assert!(warned > 0, "no release warned about its finalizer queue");
+}

@@ -138,6 +138,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
         w.u64(payload);
     }
     w.strs(&model.type_names);
+    w.strs(&model.warnings);
 
     let g = &model.graph;
     w.u32(g.n_objects);
@@ -249,6 +250,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         types.push(decode_type(tag, payload, dwarf)?);
     }
     let type_names = r.strs()?;
+    let warnings = r.strs()?;
     if type_names.len() != types.len() || objects.types.iter().any(|t| t.ty as usize >= types.len())
     {
         return None;
@@ -317,6 +319,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         objects,
         types,
         type_names,
+        warnings,
         graph: HeapGraph {
             n_objects,
             root_nodes,

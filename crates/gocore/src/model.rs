@@ -43,6 +43,10 @@ pub struct HeapModel {
     /// Display names, by index into `types`.
     pub type_names: Vec<String>,
     pub graph: HeapGraph,
+    /// What the analysis could not read or skipped (its warnings): printed
+    /// when it ran, and kept so that a query answered from the index says
+    /// the same.
+    pub warnings: Vec<String>,
 }
 
 impl HeapModel {
@@ -56,6 +60,7 @@ impl HeapModel {
             types: a.types.types.clone(),
             type_names: a.types.names.clone(),
             graph,
+            warnings: a.warnings.clone(),
         })
     }
 
@@ -71,9 +76,10 @@ impl HeapModel {
         let slot = std::mem::take(&mut a.heap.objects);
         let types = std::mem::take(&mut a.types.objs);
         let objects = objects(&a, slot, types);
-        let (types, type_names) = (
+        let (types, type_names, warnings) = (
             std::mem::take(&mut a.types.types),
             std::mem::take(&mut a.types.names),
+            std::mem::take(&mut a.warnings),
         );
         drop(a);
         let size = |v: u32| objects.size.get(v as usize);
@@ -83,6 +89,7 @@ impl HeapModel {
             types,
             type_names,
             graph,
+            warnings,
         })
     }
 
