@@ -513,7 +513,7 @@ impl<'a> Builder<'a, '_> {
             return if pieces.is_empty() {
                 VarLocation::None
             } else {
-                VarLocation::Pieces(pieces)
+                VarLocation::Pieces(pieces.into_boxed_slice())
             };
         }
         let Ok(Some(mut iter)) = self.dwarf.attr_locations(unit, value) else {
@@ -525,17 +525,22 @@ impl<'a> Builder<'a, '_> {
             entries.push(LocListEntry {
                 begin: entry.range.begin,
                 end: entry.range.end,
-                pieces: self.decode(unit, entry.data),
+                pieces: self.decode(unit, entry.data).into_boxed_slice(),
             });
         }
-        VarLocation::List(entries)
+        VarLocation::List(entries.into_boxed_slice())
     }
 
     fn decode(&self, unit: &Unit<R<'a>>, expr: gimli::Expression<R<'a>>) -> Vec<Piece> {
         location::decode(expr, unit.encoding(), &|i| self.dwarf.address(unit, i).ok())
     }
 
-    fn finish(self) -> DwarfInfo {
+    fn finish(mut self) -> DwarfInfo {
+        // Pushed one by one: most functions' lists end with spare room, and
+        // all of them live as long as the model.
+        for f in &mut self.functions {
+            f.vars.shrink_to_fit();
+        }
         assemble(self.types, self.constants, self.globals, self.functions)
     }
 }

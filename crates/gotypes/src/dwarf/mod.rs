@@ -188,9 +188,9 @@ pub enum VarLocation {
     /// No location attribute, or an empty expression.
     None,
     /// One expression valid over the whole function.
-    Pieces(Vec<Piece>),
+    Pieces(Box<[Piece]>),
     /// A location list.
-    List(Vec<LocListEntry>),
+    List(Box<[LocListEntry]>),
 }
 
 impl VarLocation {
@@ -203,7 +203,7 @@ impl VarLocation {
             VarLocation::List(entries) => entries
                 .iter()
                 .find(|e| e.begin <= pc && pc < e.end)
-                .map(|e| e.pieces.as_slice()),
+                .map(|e| &*e.pieces),
         }
     }
 }
@@ -213,7 +213,7 @@ impl VarLocation {
 pub struct LocListEntry {
     pub begin: u64,
     pub end: u64,
-    pub pieces: Vec<Piece>,
+    pub pieces: Box<[Piece]>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
