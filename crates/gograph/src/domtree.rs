@@ -106,17 +106,18 @@ impl DomTree {
     /// "retained by class"): for each key `k`, the sum of `retained` over
     /// nodes with key `k` that have no dominator-tree ancestor with key `k`.
     ///
-    /// `key[v]` is `v`'s key below `n_keys`, or [`NONE`] for none. One walk,
+    /// `key[v]` is `v`'s key below `n_keys`, or [`NodeKey::NONE`] for none
+    /// (`u32` or `u16` keys: see [`NodeKey`]). One walk,
     /// O(n), keeping a per-key count of the walk's current ancestors with that
     /// key.
     ///
     /// # Panics
     /// If `key` or `retained` have fewer than `node_count()` entries, or a
-    /// key is neither [`NONE`] nor below `n_keys`.
-    pub fn retained_by_key(
+    /// key is neither [`NodeKey::NONE`] nor below `n_keys`.
+    pub fn retained_by_key<K: NodeKey>(
         &self,
         retained: &Retained,
-        key: &[u32],
+        key: &[K],
         n_keys: usize,
     ) -> Vec<KeyTotals> {
         let groupings = [KeyGroups {
@@ -142,10 +143,10 @@ impl DomTree {
     /// # Panics
     /// As [`DomTree::retained_by_key`], or if a grouping's `of_key` misses
     /// a key or names a group neither [`NONE`] nor below its `n_groups`.
-    pub fn retained_by_keys(
+    pub fn retained_by_keys<K: NodeKey>(
         &self,
         retained: &Retained,
-        key: &[u32],
+        key: &[K],
         groupings: &[KeyGroups<'_>],
     ) -> Vec<Vec<KeyTotals>> {
         let grain = self.node_count() / (8 * rayon::current_num_threads().max(1));
@@ -154,10 +155,10 @@ impl DomTree {
 
     /// [`DomTree::retained_by_keys`] with subtrees of at most `grain`
     /// retained objects walked as one task.
-    fn retained_by_keys_in_tasks(
+    fn retained_by_keys_in_tasks<K: NodeKey>(
         &self,
         retained: &Retained,
-        key: &[u32],
+        key: &[K],
         groupings: &[KeyGroups<'_>],
         grain: usize,
     ) -> Vec<Vec<KeyTotals>> {
@@ -209,9 +210,9 @@ impl DomTree {
     /// one larger subtree). Returns the tasks, each task's context (the key
     /// entries of its ancestors, by context index) and the totals of the
     /// nodes counted here.
-    fn cut(
+    fn cut<K: NodeKey>(
         &self,
-        counter: &KeyCounter<'_>,
+        counter: &KeyCounter<'_, K>,
         grain: usize,
     ) -> (Vec<Task>, Vec<Vec<usize>>, Vec<KeyTotals>) {
         let objects = |v: u32| counter.retained.objects[v as usize] as usize;
@@ -260,10 +261,10 @@ impl DomTree {
     /// how many ancestors have each key entry (as it was, on return): a
     /// depth-first walk as [`DomTree::walk`], with the stack of (node, next
     /// child's index) in a plain loop, as this runs over every live object.
-    fn walk_counting(
+    fn walk_counting<K: NodeKey>(
         &self,
         start: u32,
-        counter: &KeyCounter<'_>,
+        counter: &KeyCounter<'_, K>,
         active: &mut [u32],
         totals: &mut [KeyTotals],
     ) {
@@ -325,6 +326,44 @@ impl Task {
     }
 }
 
+/// A node's key in [`DomTree::retained_by_keys`]: `u32`, or `u16` where
+/// the keys fit (half the memory of a key per node; a heap's types rarely
+/// reach 65,535). The largest value of each width is [`NONE`], no key.
+pub trait NodeKey: Copy + Sync {
+    /// "No key".
+    const NONE: Self;
+    /// The key as an index, or [`NONE`] for [`NodeKey::NONE`].
+    fn index(self) -> u32;
+    /// `index` as a key, if it fits below [`NodeKey::NONE`].
+    fn from_index(index: u32) -> Option<Self>;
+}
+
+impl NodeKey for u32 {
+    const NONE: u32 = NONE;
+    #[inline]
+    fn index(self) -> u32 {
+        self
+    }
+    fn from_index(index: u32) -> Option<u32> {
+        (index != NONE).then_some(index)
+    }
+}
+
+impl NodeKey for u16 {
+    const NONE: u16 = u16::MAX;
+    #[inline]
+    fn index(self) -> u32 {
+        if self == u16::MAX {
+            NONE
+        } else {
+            u32::from(self)
+        }
+    }
+    fn from_index(index: u32) -> Option<u16> {
+        u16::try_from(index).ok().filter(|&k| k != u16::MAX)
+    }
+}
+
 /// A grouping of keys for [`DomTree::retained_by_keys`].
 #[derive(Clone, Copy, Debug)]
 pub struct KeyGroups<'a> {
@@ -337,20 +376,20 @@ pub struct KeyGroups<'a> {
 /// The groupings of [`DomTree::retained_by_keys`] as entries of flat
 /// arrays of totals and active counts: grouping `i`'s group `g` is entry
 /// `bases[i] + g`.
-struct KeyCounter<'a> {
-    key: &'a [u32],
+struct KeyCounter<'a, K> {
+    key: &'a [K],
     groupings: &'a [KeyGroups<'a>],
     bases: Vec<usize>,
     all: usize,
     retained: &'a Retained,
 }
 
-impl<'a> KeyCounter<'a> {
+impl<'a, K: NodeKey> KeyCounter<'a, K> {
     fn new(
-        key: &'a [u32],
+        key: &'a [K],
         groupings: &'a [KeyGroups<'a>],
         retained: &'a Retained,
-    ) -> KeyCounter<'a> {
+    ) -> KeyCounter<'a, K> {
         let mut bases = Vec::with_capacity(groupings.len());
         let mut all = 0usize;
         for g in groupings {
@@ -369,7 +408,7 @@ impl<'a> KeyCounter<'a> {
     /// The entries of `v`'s groups.
     #[inline]
     fn entries(&self, v: u32) -> impl Iterator<Item = usize> + '_ {
-        let k = self.key[v as usize];
+        let k = self.key[v as usize].index();
         (self.groupings.iter().zip(&self.bases))
             .filter(move |_| k != NONE)
             .filter_map(move |(g, &base)| {
@@ -492,6 +531,16 @@ impl Iterator for Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_keys_keep_their_largest_value_for_none() {
+        assert_eq!(<u16 as NodeKey>::NONE.index(), NONE);
+        assert_eq!(u16::from_index(65_534), Some(65_534));
+        assert_eq!(u16::from_index(65_535), None);
+        assert_eq!(u16::from_index(70_000), None);
+        assert_eq!(u32::from_index(70_000), Some(70_000));
+        assert_eq!(u32::from_index(NONE), None);
+    }
 
     /// A random forest below node 0 (`idom[v] < v`, some nodes outside the
     /// tree), with random retained sizes and keys.
