@@ -22,12 +22,13 @@ use crate::graph::{HeapGraph, RootNode, RootSlot};
 use crate::heap::ObjId;
 use crate::model::{HeapModel, Objects};
 use crate::roots::RootKind;
+use crate::sizes::ObjectSizes;
 use crate::typing::{ObjType, TypeRef, TypeRef2};
 use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 8;
+const FORMAT: u32 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -127,7 +128,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
 
     let o = &model.objects;
     w.ascending(&o.slot);
-    w.compact(&o.size);
+    w.sizes(&o.size);
     w.bytes(&o.flags);
     w.u32s(&o.types.iter().map(|t| t.ty).collect::<Vec<_>>());
     w.u32s(&o.types.iter().map(|t| t.count).collect::<Vec<_>>());
@@ -223,7 +224,7 @@ pub fn load(
 
 fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
     let slot = r.ascending()?;
-    let size = r.compact()?;
+    let size = r.sizes()?;
     let flags = r.bytes()?;
     let (type_index, count) = (r.u32s()?, r.u32s()?);
     let n = slot.len();
@@ -419,6 +420,13 @@ impl<W: Write> Writer<W> {
         self.u64s(&steps.iter().map(|&(at, _)| at as u64).collect::<Vec<_>>());
         self.u64s(&steps.iter().map(|&(_, h)| h).collect::<Vec<_>>());
     }
+    fn sizes(&mut self, s: &ObjectSizes) {
+        let (codes, table, apart) = s.parts();
+        self.bytes(codes);
+        self.u64s(table);
+        self.u32s(&apart.iter().map(|&(id, _)| id).collect::<Vec<_>>());
+        self.u64s(&apart.iter().map(|&(_, size)| size).collect::<Vec<_>>());
+    }
     fn compact(&mut self, c: &CompactU64s) {
         let (low, wide) = c.parts();
         self.u32s(low);
@@ -494,6 +502,13 @@ impl<R: Read> Reader<R> {
             .map(|(&at, h)| Some((usize::try_from(at).ok()?, h)))
             .collect::<Option<Vec<_>>>()?;
         Ascending::from_parts(low, high, steps).ok()
+    }
+    fn sizes(&mut self) -> Option<ObjectSizes> {
+        let (codes, table, ids, sizes) = (self.bytes()?, self.u64s()?, self.u32s()?, self.u64s()?);
+        if ids.len() != sizes.len() {
+            return None;
+        }
+        ObjectSizes::from_parts(codes, table, ids.into_iter().zip(sizes).collect()).ok()
     }
     fn compact(&mut self) -> Option<CompactU64s> {
         let (low, at, highs) = (self.u32s()?, self.u32s()?, self.u32s()?);

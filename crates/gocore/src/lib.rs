@@ -26,6 +26,7 @@ pub mod progress;
 pub mod query;
 pub mod roots;
 pub mod runtime_table;
+pub mod sizes;
 pub mod stacks;
 pub mod typing;
 pub mod unwind;

@@ -4,13 +4,14 @@
 //! can be saved to an index ([`crate::index`]) and loaded back without
 //! re-analysing the core.
 
-use gograph::{Ascending, CompactU64s};
+use gograph::Ascending;
 use rayon::prelude::*;
 
 use crate::graph::HeapGraph;
-use crate::heap::ObjId;
+use crate::heap::{Heap, ObjId};
 use crate::process::Analysis;
 use crate::progress::Progress;
+use crate::sizes::ObjectSizes;
 use crate::typing::{self, ObjType, TypeRef};
 use crate::Addr;
 
@@ -26,8 +27,8 @@ pub const FLAG_LIVE: u8 = 4;
 pub struct Objects {
     /// Slot address (where the malloc header is, if any).
     pub slot: Ascending,
-    /// Bytes the object occupies (its slot size), 4 bytes each below 4 GiB.
-    pub size: CompactU64s,
+    /// Bytes the object occupies (its slot size), 1 byte each.
+    pub size: ObjectSizes,
     pub flags: Vec<u8>,
     /// Index into [`HeapModel::types`] (0 is "unknown"), and the array
     /// length of a backing array, or 0 for a single value; pointer words of
@@ -156,6 +157,12 @@ impl HeapModel {
     }
 }
 
+/// The slot sizes of the heap's objects: each span's objects, numbered in
+/// span order, make a run.
+fn sizes_of(heap: &Heap) -> ObjectSizes {
+    ObjectSizes::from_runs((heap.spans.iter()).map(|s| (s.object_count as usize, s.elemsize)))
+}
+
 /// The model's object arrays: `slot` and `types` as given (the analysis'
 /// own, or copies), sizes and flags from the spans, in parallel.
 fn objects(a: &Analysis<'_>, slot: Ascending, types: Vec<ObjType>) -> Objects {
@@ -176,9 +183,14 @@ fn objects(a: &Analysis<'_>, slot: Ascending, types: Vec<ObjType>) -> Objects {
         }
         f
     };
+    let size = sizes_of(heap);
+    debug_assert!(
+        size.len() == n && (0..n).all(|i| size.get(i) == heap.size(ObjId(i as u32))),
+        "sizes by span runs differ from the spans' sizes"
+    );
     Objects {
         slot,
-        size: CompactU64s::from_fn(n, |i| heap.size(ObjId(i as u32))),
+        size,
         flags: (0..n).into_par_iter().map(flags).collect(),
         types,
     }

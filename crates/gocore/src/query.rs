@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use gograph::{shortest_paths_to, Adjacency, DomTree, KeyGroups, KeyTotals, NONE};
+use gograph::{shortest_paths_to, Adjacency, DomTree, KeyGroups, KeyTotals, NodeKey, NONE};
 use gotypes::Memory;
 
 use crate::describe::Describer;
@@ -191,7 +191,10 @@ impl HeapModel {
                 n_groups: package_groups.len(),
             });
         }
-        let mut totals = tree.retained_by_keys(&g.retained, &keys, &groupings);
+        let mut totals = match keys {
+            GroupKeys::Narrow(keys) => tree.retained_by_keys(&g.retained, &keys, &groupings),
+            GroupKeys::Wide(keys) => tree.retained_by_keys(&g.retained, &keys, &groupings),
+        };
         let package_totals = if packages { totals.pop() } else { None };
         (
             ranked(types, totals.pop()),
@@ -203,10 +206,25 @@ impl HeapModel {
     /// its type, `[…]T` for a backing array, or what is known of an
     /// untyped one), the groups with their counts and own bytes, and a
     /// type index of each group's objects (0 for untyped).
-    fn type_group_keys(&self) -> (Vec<u32>, Vec<GroupTotals>, Vec<u32>) {
+    fn type_group_keys(&self) -> (GroupKeys, Vec<GroupTotals>, Vec<u32>) {
+        if let Some((keys, groups, first_type)) = self.type_group_keys_as::<u16>() {
+            return (GroupKeys::Narrow(keys), groups, first_type);
+        }
+        match self.type_group_keys_as::<u32>() {
+            Some((keys, groups, first_type)) => (GroupKeys::Wide(keys), groups, first_type),
+            // Unreachable: there are fewer groups than nodes, and node ids
+            // are below NONE.
+            None => (GroupKeys::Wide(Vec::new()), Vec::new(), Vec::new()),
+        }
+    }
+
+    /// [`HeapModel::type_group_keys`] with keys of type `K`, or `None` if
+    /// there are more groups than `K` holds.
+    #[allow(clippy::type_complexity)]
+    fn type_group_keys_as<K: NodeKey>(&self) -> Option<(Vec<K>, Vec<GroupTotals>, Vec<u32>)> {
         let g = &self.graph;
         let nodes = g.idom.len();
-        let mut keys = vec![NONE; nodes];
+        let mut keys = vec![K::NONE; nodes];
         let mut index = HashMap::new();
         let mut groups: Vec<GroupTotals> = Vec::new();
         let mut first_type: Vec<u32> = Vec::new();
@@ -250,12 +268,12 @@ impl HeapModel {
                     key
                 }
             };
-            keys[i as usize] = key;
+            keys[i as usize] = K::from_index(key)?;
             let gr = &mut groups[key as usize];
             gr.count += 1;
             gr.bytes += self.size(id);
         }
-        (keys, groups, first_type)
+        Some((keys, groups, first_type))
     }
 
     /// The objects that dominate `id`, nearest first, ending at the root node
@@ -304,6 +322,13 @@ fn ranked(mut groups: Vec<GroupTotals>, totals: Option<Vec<KeyTotals>>) -> Vec<G
             .then_with(|| a.name.cmp(&b.name))
     });
     groups
+}
+
+/// Each node's type group: `u16` where the groups fit (half the memory of
+/// `u32`, which a heap with 65,535 or more distinct type names needs).
+enum GroupKeys {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
 }
 
 fn new_group(name: String) -> GroupTotals {
