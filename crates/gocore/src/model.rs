@@ -160,11 +160,15 @@ impl HeapModel {
 /// The slot sizes of the heap's objects: each span's objects, numbered in
 /// span order, make a run.
 fn sizes_of(heap: &Heap) -> ObjectSizes {
-    ObjectSizes::from_runs((heap.spans.iter()).map(|s| (s.object_count as usize, s.elemsize)))
+    ObjectSizes::from_runs(
+        heap.spans
+            .iter()
+            .map(|s| (s.object_count as usize, s.elemsize)),
+    )
 }
 
 /// The model's object arrays: `slot` and `types` as given (the analysis'
-/// own, or copies), sizes and flags from the spans, in parallel.
+/// own, or copies), sizes (by span) and flags (in parallel) from the spans.
 fn objects(a: &Analysis<'_>, slot: Ascending, types: Vec<ObjType>) -> Objects {
     let heap = &a.heap;
     // Not `heap.object_count()`: the heap's slots may have moved to `slot`.

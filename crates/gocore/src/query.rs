@@ -220,7 +220,6 @@ impl HeapModel {
 
     /// [`HeapModel::type_group_keys`] with keys of type `K`, or `None` if
     /// there are more groups than `K` holds.
-    #[allow(clippy::type_complexity)]
     fn type_group_keys_as<K: NodeKey>(&self) -> Option<(Vec<K>, Vec<GroupTotals>, Vec<u32>)> {
         let g = &self.graph;
         let nodes = g.idom.len();
