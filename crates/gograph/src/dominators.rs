@@ -56,10 +56,11 @@ impl Dominators {
     ///
     /// Working memory is about 24 bytes per searched node (the DFS arrays,
     /// the forest, the grouped edges' offsets), 4 per node, and 8 per
-    /// non-tree edge while the search runs (then 4), plus the DFS and
-    /// compression stacks, whose depth is the longest DFS path (up to 8 and
-    /// 4 bytes per node on a single chain). The result keeps 8 bytes per
-    /// node.
+    /// non-tree edge while the search runs (then 4), plus the search's
+    /// stack of edges not tried yet (8 bytes each: at most one per edge,
+    /// in a heap the siblings along the current path) and the compression
+    /// stack (up to 4 bytes per node on a single chain). The result keeps
+    /// 8 bytes per node.
     ///
     /// # Panics
     /// If `root >= succs.node_count()`.
@@ -95,11 +96,7 @@ impl Dominators {
         // `vertex` the reverse; `parent` the DFS-tree parent's number.
         // The arrays the sequential passes write are faulted in first, in
         // parallel (see `filled_vec`).
-        let mut pre: Vec<u32> = (0..n)
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|v| if is_aside(v as u32) { ASIDE } else { NONE })
-            .collect();
+        let mut pre: Vec<u32> = crate::filled_vec(n, NONE);
         let mut vertex: Vec<u32> = prefaulted_vec(searched);
         let mut parent: Vec<u32> = prefaulted_vec(searched);
         // The edges that are not in the DFS tree, as (target, source)
@@ -114,54 +111,57 @@ impl Dominators {
         {
             let offsets = succs.offsets();
             let targets = succs.targets();
-            // One cursor (next edge to try, end of the row) per node on the
-            // current DFS path; the path itself is recovered through
-            // `parent`.
-            let row = |v: u32| succs.row(v);
-            let mut cursors: Vec<(u64, u64)> = vec![row(root)];
-            pre[root as usize] = 0;
-            vertex.push(root);
-            parent.push(0);
-            let mut top = 0u32; // preorder number of the node owning the last cursor
-            while let Some((cursor, end)) = cursors.last_mut() {
-                let mut found = None;
-                while *cursor < *end {
-                    let t = targets[to_usize(*cursor)];
-                    *cursor += 1;
-                    // One read says whether t is set aside, searched
-                    // already, or new.
-                    let w = pre[t as usize];
-                    if w == NONE {
-                        found = Some(t);
-                        break;
-                    }
-                    // Not a tree edge: kept for the semidominator pass
-                    // unless it is a loop or goes to the root.
-                    if w != ASIDE && w != top && w != 0 {
-                        non_tree.push((w, top));
+            // The search keeps a stack of the edges still to try, as
+            // (source's preorder number, target), and pushes every edge of
+            // a node when it visits it. Popping an edge whose target is new
+            // visits the target from the source, which is then the deepest
+            // node of the search path with edges left (every edge pushed
+            // after the source's were popped first), so this is a
+            // depth-first search (children tried last to first). Unlike a
+            // search that resumes a cursor into the row of the node on top,
+            // it knows the next edges it will pop, and fetches their
+            // targets' state and rows ahead, rather than taking one
+            // dependent miss after another.
+            let mut stack: Vec<(u32, u32)> = Vec::new();
+            let visit = |t: u32,
+                         from: u32,
+                         pre: &mut [u32],
+                         vertex: &mut Vec<u32>,
+                         parent: &mut Vec<u32>,
+                         stack: &mut Vec<(u32, u32)>| {
+                let num = vertex.len() as u32;
+                pre[t as usize] = num;
+                vertex.push(t);
+                parent.push(from);
+                // Edges into set-aside nodes are skipped (their bitmap is
+                // small enough to stay in cache).
+                for &u in succs.successors(t) {
+                    if !is_aside(u) {
+                        crate::prefetch(pre, u as usize);
+                        offsets.prefetch(u as usize);
+                        stack.push((num, u));
                     }
                 }
-                match found {
-                    Some(t) => {
-                        // The search reads t's row next, and each target's
-                        // number and row offset: fetch them all at once
-                        // rather than one dependent miss after another.
-                        let (lo, hi) = row(t);
-                        for &u in &targets[to_usize(lo)..to_usize(hi)] {
-                            crate::prefetch(&pre, u as usize);
-                            offsets.prefetch(u as usize);
-                        }
-                        let num = vertex.len() as u32;
-                        pre[t as usize] = num;
-                        vertex.push(t);
-                        parent.push(top);
-                        cursors.push((lo, hi));
-                        top = num;
-                    }
-                    None => {
-                        cursors.pop();
-                        top = parent[top as usize];
-                    }
+            };
+            visit(root, 0, &mut pre, &mut vertex, &mut parent, &mut stack);
+            while let Some((from, t)) = stack.pop() {
+                // The row of an edge a few pops ahead: its target's offset
+                // was asked for when it was pushed.
+                if let Some(&(_, u)) = stack
+                    .len()
+                    .checked_sub(DFS_AHEAD)
+                    .and_then(|i| stack.get(i))
+                {
+                    let lo = offsets.get(u as usize);
+                    crate::prefetch(targets, to_usize(lo));
+                }
+                let w = pre[t as usize];
+                if w == NONE {
+                    visit(t, from, &mut pre, &mut vertex, &mut parent, &mut stack);
+                } else if w != from && w != 0 {
+                    // Not a tree edge: kept for the semidominator pass
+                    // unless it is a loop or goes to the root.
+                    non_tree.push((w, from));
                 }
             }
         }
@@ -231,10 +231,9 @@ impl Dominators {
         // (each entry is read once, then overwritten; set-aside nodes have
         // none yet). idom[root] = root.
         pre.par_iter_mut().with_min_len(1 << 14).for_each(|p| {
-            *p = match *p {
-                NONE | ASIDE => NONE,
-                num => vertex[idom[num as usize] as usize],
-            };
+            if *p != NONE {
+                *p = vertex[idom[*p as usize] as usize];
+            }
         });
         // 5. A set-aside node is dominated by its one predecessor, when
         // that is reached: every searched node that was reached writes the
@@ -458,10 +457,6 @@ fn leaf_parents(succs: &Csr, single: &[u64], root: u32, aside: &mut [u64]) -> Ve
     parents
 }
 
-/// `pre` of a set-aside node during the search: neither a preorder number
-/// (numbers are node counts, below [`crate::MAX_NODES`]) nor [`NONE`].
-const ASIDE: u32 = NONE - 1;
-
 /// Words of the set-aside bitmap (64 nodes each) per parallel task when the
 /// leaves are placed.
 const LEAF_GROUP_WORDS: usize = 1024;
@@ -529,6 +524,10 @@ fn eval(v: u32, last_linked: u32, info: &mut [Info], stack: &mut Vec<u32>) -> u3
 /// How many nodes ahead [`Dominators::retained_with`] asks for the sums of
 /// a node's dominator (and twice as many, for its dominator's id).
 const RETAINED_AHEAD: usize = 8;
+
+/// How many edges ahead of the one it pops the search fetches a target's
+/// row.
+const DFS_AHEAD: usize = 4;
 
 /// How many nodes ahead the semidominator pass fetches its predecessors'
 /// forest state.
