@@ -1,13 +1,25 @@
-//! The global allocator: the system's, asking Linux to back large blocks
-//! with transparent huge pages.
+//! The global allocator: the system's for small blocks; on Linux, large
+//! blocks straight from `mmap`, backed by transparent huge pages and reused
+//! once freed.
 //!
 //! The analysis keeps per-object arrays of hundreds of megabytes on large
 //! cores (types, the graph's rows, the dominator search's state) and walks
 //! them at random; with 4 KiB pages nearly every such access also misses
 //! the TLB. Huge pages made `retained` on a 20M-object core about 10%
 //! faster (measured with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, which does
-//! the same for every mapping glibc makes). Where THP is disabled or the
-//! system is not Linux, nothing changes.
+//! the same for every mapping glibc makes). Where THP is disabled, nothing
+//! changes.
+//!
+//! Fresh pages are dear: each costs a fault and the kernel's zeroing, and on
+//! a virtual machine often a fault in the hypervisor too (on the 2-core
+//! benchmark machine, zeroing fresh huge pages ran at under 1 GB/s and took
+//! a sixth of the CPU time of `retained` on a 20M-object core). The phases
+//! free arrays of the same sizes they allocate next, so a freed large
+//! block is kept as a spare, and the next large allocation takes a spare
+//! and resizes it with `mremap`, which moves page tables, not bytes: only
+//! growth beyond the spare's size needs fresh pages. Every large allocation
+//! takes a spare when there is one, so spares last only until the next
+//! large allocation; at most [`SPARE_SLOTS`] are kept.
 //!
 //! It also counts the bytes held and their peak, which `GOREFS_TIMINGS`
 //! prints: the memory gorefs needs beyond the core and binary it maps (the
@@ -38,72 +50,266 @@ fn held_less(n: usize) {
     HELD.fetch_sub(n, Relaxed);
 }
 
-/// Blocks smaller than this are left alone: the system allocator carves
-/// them out of shared heap pages.
-#[cfg(target_os = "linux")]
-const MIN_BLOCK: usize = 8 << 20;
-#[cfg(target_os = "linux")]
-const HUGE_PAGE: usize = 2 << 20;
-
-// SAFETY: every call forwards to `System` with the same arguments; the
-// advice only changes how the kernel backs the block's pages, not their
-// contents or validity.
+// SAFETY: small blocks (and every block off Linux) are forwarded to
+// `System` with the same arguments; large blocks are mappings of their own,
+// page-aligned (so aligned for any layout `large` accepts) and at least as
+// long as asked, unmapped or kept as spares only when freed.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let p = unsafe { System.alloc(layout) };
+        let p = if large::fits(layout.size(), layout.align()) {
+            large::alloc(layout.size(), false)
+        } else {
+            // SAFETY: forwarded unchanged.
+            unsafe { System.alloc(layout) }
+        };
         if !p.is_null() {
             held_more(layout.size());
         }
-        advise(p, layout.size());
         p
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = if large::fits(layout.size(), layout.align()) {
+            large::alloc(layout.size(), true)
+        } else {
+            // SAFETY: forwarded unchanged.
+            unsafe { System.alloc_zeroed(layout) }
+        };
         if !p.is_null() {
             held_more(layout.size());
         }
-        advise(p, layout.size());
         p
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         held_less(layout.size());
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(p, layout) }
+        if large::fits(layout.size(), layout.align()) {
+            // SAFETY: a block of this layout came from `large::alloc`.
+            unsafe { large::free(p, layout.size()) }
+        } else {
+            // SAFETY: forwarded unchanged.
+            unsafe { System.dealloc(p, layout) }
+        }
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let q = unsafe { System.realloc(p, layout, new_size) };
+        let (was_large, is_large) = (
+            large::fits(layout.size(), layout.align()),
+            large::fits(new_size, layout.align()),
+        );
+        let q = match (was_large, is_large) {
+            // SAFETY: forwarded unchanged.
+            (false, false) => unsafe { System.realloc(p, layout, new_size) },
+            // SAFETY: `p` came from `large::alloc` with this size.
+            (true, true) => unsafe { large::resize(p, layout.size(), new_size) },
+            _ => {
+                // From one kind of block to the other: a new block, the
+                // bytes both hold, the old block freed.
+                // SAFETY: `new_size` is non-zero and the alignment valid
+                // (the caller's contract for realloc).
+                let new_layout =
+                    unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+                let q = if is_large {
+                    large::alloc(new_size, false)
+                } else {
+                    // SAFETY: as above.
+                    unsafe { System.alloc(new_layout) }
+                };
+                if !q.is_null() {
+                    // SAFETY: both blocks hold at least this many bytes and
+                    // are distinct; `p` is freed as the layout it has.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(p, q, layout.size().min(new_size));
+                        if was_large {
+                            large::free(p, layout.size());
+                        } else {
+                            System.dealloc(p, layout);
+                        }
+                    }
+                }
+                q
+            }
+        };
         if !q.is_null() {
             held_less(layout.size());
             held_more(new_size);
         }
-        advise(q, new_size);
         q
     }
 }
 
-/// `MADV_HUGEPAGE` for the whole huge pages inside a large block.
+/// Most spares kept at once; a further one frees the oldest.
 #[cfg(target_os = "linux")]
-fn advise(p: *mut u8, size: usize) {
-    if p.is_null() || size < MIN_BLOCK {
-        return;
+const SPARE_SLOTS: usize = 8;
+
+/// Large blocks: mappings of their own, huge pages advised, spares reused.
+#[cfg(target_os = "linux")]
+mod large {
+    use std::sync::Mutex;
+
+    /// Blocks from this size up are large: the rest the system allocator
+    /// carves out of shared heap pages.
+    const MIN_BLOCK: usize = 8 << 20;
+    const PAGE: usize = 4096;
+
+    /// Freed blocks kept for reuse, as (address, mapped length), oldest
+    /// first; empty slots are (0, 0).
+    static SPARES: Mutex<[(usize, usize); super::SPARE_SLOTS]> =
+        Mutex::new([(0, 0); super::SPARE_SLOTS]);
+
+    pub fn fits(size: usize, align: usize) -> bool {
+        size >= MIN_BLOCK && align <= PAGE
     }
-    let start = (p as usize).next_multiple_of(HUGE_PAGE);
-    let end = (p as usize + size) / HUGE_PAGE * HUGE_PAGE;
-    if start < end {
-        // SAFETY: the range lies inside the block just allocated; the
-        // advice does not change its contents. A failure (THP disabled)
-        // leaves the pages as they were.
+
+    fn mapped_len(size: usize) -> usize {
+        size.next_multiple_of(PAGE)
+    }
+
+    /// A block of `size` bytes (zeroed if asked), null when out of memory.
+    pub fn alloc(size: usize, zeroed: bool) -> *mut u8 {
+        let len = mapped_len(size);
+        if let Some((p, spare_len)) = take_spare(len) {
+            // SAFETY: the spare is a mapping of `spare_len` bytes that
+            // nothing else refers to.
+            let q = unsafe { remap(p, spare_len, len) };
+            if !q.is_null() {
+                if zeroed {
+                    // SAFETY: the first `spare_len` bytes (or all, when it
+                    // shrank) are the spare's old contents; the rest are
+                    // fresh zero pages.
+                    unsafe { std::ptr::write_bytes(q, 0, spare_len.min(len)) };
+                }
+                return q;
+            }
+            // SAFETY: the remap failed, so the spare is as it was.
+            unsafe { unmap(p as *mut u8, spare_len) };
+        }
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return std::ptr::null_mut();
+        }
+        advise_huge(p as *mut u8, len);
+        p as *mut u8
+    }
+
+    /// Resizes a large block, keeping its bytes.
+    ///
+    /// # Safety
+    /// `p` came from [`alloc`] (or `resize`) with `size`.
+    pub unsafe fn resize(p: *mut u8, size: usize, new_size: usize) -> *mut u8 {
+        // SAFETY: by the caller's contract.
+        unsafe { remap(p as usize, mapped_len(size), mapped_len(new_size)) }
+    }
+
+    /// Keeps a freed block as a spare, freeing the oldest spare if all
+    /// slots are taken.
+    ///
+    /// # Safety
+    /// `p` came from [`alloc`] (or `resize`) with `size` and is not used
+    /// again.
+    pub unsafe fn free(p: *mut u8, size: usize) {
+        let block = (p as usize, mapped_len(size));
+        let evicted = match SPARES.lock() {
+            // Spares sit at the front, oldest first; empty slots after.
+            Ok(mut spares) => match spares.iter().position(|s| s.1 == 0) {
+                Some(empty) => {
+                    spares[empty] = block;
+                    (0, 0)
+                }
+                None => {
+                    let oldest = spares[0];
+                    spares.copy_within(1.., 0);
+                    spares[super::SPARE_SLOTS - 1] = block;
+                    oldest
+                }
+            },
+            Err(_) => block,
+        };
+        if evicted.1 > 0 {
+            // SAFETY: the evicted block is a mapping nobody uses.
+            unsafe { unmap(evicted.0 as *mut u8, evicted.1) };
+        }
+    }
+
+    /// The spare to reuse for `len` bytes: the smallest at least that long
+    /// (shrunk in place), else the longest (grown).
+    fn take_spare(len: usize) -> Option<(usize, usize)> {
+        let mut spares = SPARES.lock().ok()?;
+        let fitting = (0..spares.len())
+            .filter(|&i| spares[i].1 >= len)
+            .min_by_key(|&i| spares[i].1);
+        let i = fitting.or_else(|| (0..spares.len()).max_by_key(|&i| spares[i].1))?;
+        let spare = spares[i];
+        if spare.1 == 0 {
+            return None;
+        }
+        spares.copy_within(i + 1.., i);
+        let last = spares.len() - 1;
+        spares[last] = (0, 0);
+        Some(spare)
+    }
+
+    /// # Safety
+    /// `p` is a mapping of `len` bytes that nothing else refers to.
+    unsafe fn remap(p: usize, len: usize, new_len: usize) -> *mut u8 {
+        if len == new_len {
+            return p as *mut u8;
+        }
+        // SAFETY: by the caller's contract; the kernel moves the page
+        // tables (and the advice) with the mapping.
+        let q = unsafe { libc::mremap(p as *mut libc::c_void, len, new_len, libc::MREMAP_MAYMOVE) };
+        if q == libc::MAP_FAILED {
+            return std::ptr::null_mut();
+        }
+        if new_len > len {
+            advise_huge(q as *mut u8, new_len);
+        }
+        q as *mut u8
+    }
+
+    /// # Safety
+    /// `p` is a mapping of `len` bytes that nothing uses any more.
+    unsafe fn unmap(p: *mut u8, len: usize) {
+        // SAFETY: by the caller's contract. A failure leaks the mapping.
+        unsafe { libc::munmap(p as *mut libc::c_void, len) };
+    }
+
+    /// `MADV_HUGEPAGE` for a whole block. The kernel backs only its
+    /// aligned 2 MiB ranges with huge pages; advising the whole mapping
+    /// keeps it one VMA, which `mremap` needs.
+    fn advise_huge(p: *mut u8, len: usize) {
+        // SAFETY: the range is the block; the advice does not change its
+        // contents. A failure (THP disabled) leaves the pages as they were.
         unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            libc::madvise(p as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
         }
     }
 }
 
+/// Off Linux every block is the system allocator's.
 #[cfg(not(target_os = "linux"))]
-fn advise(_: *mut u8, _: usize) {}
+mod large {
+    pub fn fits(_: usize, _: usize) -> bool {
+        false
+    }
+    pub fn alloc(_: usize, _: bool) -> *mut u8 {
+        unreachable!("no large blocks off Linux")
+    }
+    pub unsafe fn resize(_: *mut u8, _: usize, _: usize) -> *mut u8 {
+        unreachable!("no large blocks off Linux")
+    }
+    pub unsafe fn free(_: *mut u8, _: usize) {
+        unreachable!("no large blocks off Linux")
+    }
+}

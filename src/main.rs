@@ -20,6 +20,7 @@ use clap::Parser;
 static GLOBAL: alloc::HugePageAlloc = alloc::HugePageAlloc;
 
 fn main() -> ExitCode {
+    ui::start_clock();
     let args = cli::Args::parse();
     let result = cli::run(args);
     ui::timing_note("end");

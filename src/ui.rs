@@ -26,6 +26,15 @@ fn timings() -> bool {
     *TIMINGS.get_or_init(|| std::env::var_os("GOREFS_TIMINGS").is_some())
 }
 
+/// When the process started, for the `at … s` of timing lines; set by
+/// [`start_clock`] first thing in `main`.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Starts the clock that timing lines measure from.
+pub fn start_clock() {
+    let _ = STARTED.get_or_init(Instant::now);
+}
+
 /// With `GOREFS_TIMINGS`, one line of figures for benchmarks.
 pub fn timing_note(note: impl std::fmt::Display) {
     if timings() {
@@ -133,7 +142,11 @@ impl Progress for Bar {
 /// excluded), `VmHWM` (Linux), and the resident anonymous memory and file
 /// pages (the core's) now, for `GOREFS_TIMINGS`.
 fn memory_figures() -> String {
-    let heap = format!("heap peak so far {} kB", crate::alloc::peak_bytes() / 1024);
+    let at = STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let heap = format!(
+        "at {at:.3} s, heap peak so far {} kB",
+        crate::alloc::peak_bytes() / 1024
+    );
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return heap;
     };
