@@ -322,6 +322,10 @@ const LOCATE_AHEAD: usize = 16;
 
 /// Objects per parallel work unit when walking.
 const WALK_CHUNK: usize = 256;
+
+/// How many walk units ahead the walk asks for a unit's bytes.
+const WALK_AHEAD: usize = 4;
+
 /// Bytes of objects walked before their proposals are applied: bounds the
 /// proposals held at once (at most one per pointer word, before
 /// [`State::locate_proposals`] drops those that change nothing). 2 MiB
@@ -441,7 +445,10 @@ impl<'a> Typer<'a> {
                         .zip(buffers.par_iter_mut())
                         .for_each(|(units, out)| {
                             out.clear();
-                            for &u in units {
+                            for (k, &u) in units.iter().enumerate() {
+                                if let Some(next) = units.get(k + WALK_AHEAD) {
+                                    st.prefetch_object(*next);
+                                }
                                 st.walk_object(u, out);
                             }
                             st.locate_proposals(out);
@@ -802,6 +809,20 @@ impl State<'_> {
             };
         }
         !slice.is_empty()
+    }
+
+    /// Asks for the first bytes of a walk unit's elements in the core: the
+    /// walk reads objects in address order but far apart (the objects whose
+    /// type changed), each read a miss of its own otherwise.
+    fn prefetch_object(&self, unit: WalkUnit) {
+        let o = self.objs[unit.id.index()];
+        let size = self.type_sizes[o.ty as usize];
+        // From the slot, not the user address: the malloc header (if any)
+        // shares the first line, and the slot is one lookup less.
+        let at = self.heap.slot(unit.id) + u64::from(unit.from) * size;
+        if let Some(bytes) = self.t.mem.slice(at, 1) {
+            prefetch(bytes, 0);
+        }
     }
 
     /// Propose types for what the walk unit points to (read-only: many

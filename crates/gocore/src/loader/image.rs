@@ -12,8 +12,11 @@
 //! * zeros elsewhere inside a segment (untouched anonymous memory, `.bss`).
 //!
 //! Lookups binary-search a sorted list of non-overlapping extents, so cores
-//! with 10^5 segments cost O(log n) per read.
+//! with 10^5 segments cost O(log n) per read, after trying the extent the
+//! thread found last (the heap walks read millions of objects from a few
+//! extents).
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::bytes::Bytes;
@@ -178,8 +181,23 @@ impl Image {
     }
 
     fn extent_at(&self, addr: u64) -> Option<&Extent> {
+        thread_local! {
+            /// Index of the extent this thread found last, in whichever
+            /// image: only a hint, checked before use.
+            static LAST: Cell<usize> = const { Cell::new(0) };
+        }
+        let hint = LAST.get();
+        if let Some(e) = self
+            .extents
+            .get(hint)
+            .filter(|e| e.start <= addr && addr < e.end)
+        {
+            return Some(e);
+        }
         let i = self.extents.partition_point(|e| e.end <= addr);
-        self.extents.get(i).filter(|e| e.start <= addr)
+        let e = self.extents.get(i).filter(|e| e.start <= addr)?;
+        LAST.set(i);
+        Some(e)
     }
 
     /// `len` bytes of `extent` starting at `addr`, which the caller keeps inside it.
