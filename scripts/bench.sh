@@ -283,6 +283,9 @@ measure() {
 	local size="$1" tool="$2" round="$3" out="$4" dir="$5"
 	shift 5
 	local base="$RES/logs/$size.$tool.$round" rc=0 status wall user sys rss last load
+	# Let the writeback of what earlier runs wrote (an index is hundreds of
+	# MB) finish before the clock starts, so that it does not share the run.
+	sync
 	load="$(cut -d' ' -f1 /proc/loadavg)"
 	(cd "$dir" && /usr/bin/time -f '%e %U %S %M' -o "$base.time" \
 		timeout --kill-after=30 "$TIMEOUT" "$@" >"$out" 2>"$base.err") || rc=$?
