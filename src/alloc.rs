@@ -19,7 +19,7 @@
 //! and resizes it with `mremap`, which moves page tables, not bytes: only
 //! growth beyond the spare's size needs fresh pages. Every large allocation
 //! takes a spare when there is one, so spares last only until the next
-//! large allocation; at most [`SPARE_SLOTS`] are kept.
+//! large allocation; at most eight are kept.
 //!
 //! It also counts the bytes held and their peak, which `GOREFS_TIMINGS`
 //! prints: the memory gorefs needs beyond the core and binary it maps (the
@@ -138,10 +138,6 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 }
 
-/// Most spares kept at once; a further one frees the oldest.
-#[cfg(target_os = "linux")]
-const SPARE_SLOTS: usize = 8;
-
 /// Large blocks: mappings of their own, huge pages advised, spares reused.
 #[cfg(target_os = "linux")]
 mod large {
@@ -151,11 +147,12 @@ mod large {
     /// carves out of shared heap pages.
     const MIN_BLOCK: usize = 8 << 20;
     const PAGE: usize = 4096;
+    /// Most spares kept at once; a further one frees the oldest.
+    const SPARE_SLOTS: usize = 8;
 
     /// Freed blocks kept for reuse, as (address, mapped length), oldest
     /// first; empty slots are (0, 0).
-    static SPARES: Mutex<[(usize, usize); super::SPARE_SLOTS]> =
-        Mutex::new([(0, 0); super::SPARE_SLOTS]);
+    static SPARES: Mutex<[(usize, usize); SPARE_SLOTS]> = Mutex::new([(0, 0); SPARE_SLOTS]);
 
     pub fn fits(size: usize, align: usize) -> bool {
         size >= MIN_BLOCK && align <= PAGE
@@ -230,7 +227,7 @@ mod large {
                 None => {
                     let oldest = spares[0];
                     spares.copy_within(1.., 0);
-                    spares[super::SPARE_SLOTS - 1] = block;
+                    spares[SPARE_SLOTS - 1] = block;
                     oldest
                 }
             },
@@ -311,5 +308,30 @@ mod large {
     }
     pub unsafe fn free(_: *mut u8, _: usize) {
         unreachable!("no large blocks off Linux")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Large blocks keep their bytes through growth, shrinking and the
+    /// crossing of the large-block threshold both ways, and a zeroed block
+    /// made from a dirty spare is zero.
+    #[test]
+    fn large_blocks_keep_bytes_and_zero_reused_spares() {
+        const MIB: usize = 1 << 20;
+        let dirty = vec![0xAAu8; 24 * MIB];
+        drop(dirty);
+        for size in [9 * MIB, 24 * MIB, 40 * MIB] {
+            let zeroed = vec![0u8; size];
+            assert!(zeroed.iter().all(|&b| b == 0), "{size} bytes not zeroed");
+            let mut dirty = zeroed;
+            dirty.fill(0x55);
+        }
+        // Small -> large -> larger -> small, by realloc.
+        let mut v: Vec<u32> = (0..(MIB as u32)).collect(); // 4 MiB
+        v.extend(MIB as u32..(6 * MIB) as u32); // 24 MiB
+        v.truncate(MIB / 2);
+        v.shrink_to_fit(); // 2 MiB
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
     }
 }
