@@ -121,29 +121,9 @@ impl Dominators {
             // search that resumes a cursor into the row of the node on top,
             // it knows the next edges it will pop, and fetches their
             // targets' state and rows ahead, rather than taking one
-            // dependent miss after another.
-            let mut stack: Vec<(u32, u32)> = Vec::new();
-            let visit = |t: u32,
-                         from: u32,
-                         pre: &mut [u32],
-                         vertex: &mut Vec<u32>,
-                         parent: &mut Vec<u32>,
-                         stack: &mut Vec<(u32, u32)>| {
-                let num = vertex.len() as u32;
-                pre[t as usize] = num;
-                vertex.push(t);
-                parent.push(from);
-                // Edges into set-aside nodes are skipped (their bitmap is
-                // small enough to stay in cache).
-                for &u in succs.successors(t) {
-                    if !is_aside(u) {
-                        crate::prefetch(pre, u as usize);
-                        offsets.prefetch(u as usize);
-                        stack.push((num, u));
-                    }
-                }
-            };
-            visit(root, 0, &mut pre, &mut vertex, &mut parent, &mut stack);
+            // dependent miss after another. The root comes in by an edge
+            // from number 0, its own (its parent is itself).
+            let mut stack: Vec<(u32, u32)> = vec![(0, root)];
             while let Some((from, t)) = stack.pop() {
                 // The row of an edge a few pops ahead: its target's offset
                 // was asked for when it was pushed.
@@ -157,7 +137,19 @@ impl Dominators {
                 }
                 let w = pre[t as usize];
                 if w == NONE {
-                    visit(t, from, &mut pre, &mut vertex, &mut parent, &mut stack);
+                    let num = vertex.len() as u32;
+                    pre[t as usize] = num;
+                    vertex.push(t);
+                    parent.push(from);
+                    // Edges into set-aside nodes are skipped (their bitmap
+                    // is small enough to stay in cache).
+                    for &u in succs.successors(t) {
+                        if !is_aside(u) {
+                            crate::prefetch(&pre, u as usize);
+                            offsets.prefetch(u as usize);
+                            stack.push((num, u));
+                        }
+                    }
                 } else if w != from && w != 0 {
                     // Not a tree edge: kept for the semidominator pass
                     // unless it is a loop or goes to the root.
