@@ -815,8 +815,10 @@ impl State<'_> {
     /// walk reads objects in address order but far apart (the objects whose
     /// type changed), each read a miss of its own otherwise.
     fn prefetch_object(&self, unit: WalkUnit) {
-        let o = self.objs[unit.id.index()];
-        let size = self.type_sizes[o.ty as usize];
+        // The element size `walk_object` steps by (types without a layout
+        // are not walked element by element).
+        let ty = self.objs[unit.id.index()].ty as usize;
+        let size = self.type_layouts[ty].as_ref().map_or(0, |l| l.size);
         // From the slot, not the user address: the malloc header (if any)
         // shares the first line, and the slot is one lookup less.
         let at = self.heap.slot(unit.id) + u64::from(unit.from) * size;
