@@ -50,18 +50,45 @@ fn held_less(n: usize) {
     HELD.fetch_sub(n, Relaxed);
 }
 
+/// A block for `layout`: large blocks from [`large`], the rest from
+/// `System`. Null when out of memory.
+///
+/// # Safety
+/// As [`GlobalAlloc::alloc`].
+unsafe fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+    if large::fits(layout.size(), layout.align()) {
+        large::alloc(layout.size(), zeroed)
+    } else if zeroed {
+        // SAFETY: forwarded unchanged.
+        unsafe { System.alloc_zeroed(layout) }
+    } else {
+        // SAFETY: forwarded unchanged.
+        unsafe { System.alloc(layout) }
+    }
+}
+
+/// Frees a block [`allocate`] made for `layout`.
+///
+/// # Safety
+/// As [`GlobalAlloc::dealloc`].
+unsafe fn release(p: *mut u8, layout: Layout) {
+    if large::fits(layout.size(), layout.align()) {
+        // SAFETY: a block of this layout came from `large::alloc`.
+        unsafe { large::free(p, layout.size()) }
+    } else {
+        // SAFETY: forwarded unchanged.
+        unsafe { System.dealloc(p, layout) }
+    }
+}
+
 // SAFETY: small blocks (and every block off Linux) are forwarded to
 // `System` with the same arguments; large blocks are mappings of their own,
 // page-aligned (so aligned for any layout `large` accepts) and at least as
 // long as asked, unmapped or kept as spares only when freed.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = if large::fits(layout.size(), layout.align()) {
-            large::alloc(layout.size(), false)
-        } else {
-            // SAFETY: forwarded unchanged.
-            unsafe { System.alloc(layout) }
-        };
+        // SAFETY: the caller's contract, passed on.
+        let p = unsafe { allocate(layout, false) };
         if !p.is_null() {
             held_more(layout.size());
         }
@@ -69,12 +96,8 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = if large::fits(layout.size(), layout.align()) {
-            large::alloc(layout.size(), true)
-        } else {
-            // SAFETY: forwarded unchanged.
-            unsafe { System.alloc_zeroed(layout) }
-        };
+        // SAFETY: the caller's contract, passed on.
+        let p = unsafe { allocate(layout, true) };
         if !p.is_null() {
             held_more(layout.size());
         }
@@ -83,13 +106,8 @@ unsafe impl GlobalAlloc for HugePageAlloc {
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         held_less(layout.size());
-        if large::fits(layout.size(), layout.align()) {
-            // SAFETY: a block of this layout came from `large::alloc`.
-            unsafe { large::free(p, layout.size()) }
-        } else {
-            // SAFETY: forwarded unchanged.
-            unsafe { System.dealloc(p, layout) }
-        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { release(p, layout) }
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -109,22 +127,14 @@ unsafe impl GlobalAlloc for HugePageAlloc {
                 // (the caller's contract for realloc).
                 let new_layout =
                     unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-                let q = if is_large {
-                    large::alloc(new_size, false)
-                } else {
-                    // SAFETY: as above.
-                    unsafe { System.alloc(new_layout) }
-                };
+                // SAFETY: as above.
+                let q = unsafe { allocate(new_layout, false) };
                 if !q.is_null() {
                     // SAFETY: both blocks hold at least this many bytes and
                     // are distinct; `p` is freed as the layout it has.
                     unsafe {
                         std::ptr::copy_nonoverlapping(p, q, layout.size().min(new_size));
-                        if was_large {
-                            large::free(p, layout.size());
-                        } else {
-                            System.dealloc(p, layout);
-                        }
+                        release(p, layout);
                     }
                 }
                 q
