@@ -34,6 +34,11 @@ pub struct HugePageAlloc;
 static HELD: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+/// The heap memory held now, in bytes.
+pub fn held_bytes() -> usize {
+    HELD.load(Relaxed)
+}
+
 /// The most heap memory held at once so far, in bytes.
 pub fn peak_bytes() -> usize {
     PEAK.load(Relaxed)

@@ -144,7 +144,8 @@ impl Progress for Bar {
 fn memory_figures() -> String {
     let at = STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
     let heap = format!(
-        "at {at:.3} s, heap peak so far {} kB",
+        "at {at:.3} s, heap {} kB, peak so far {} kB",
+        crate::alloc::held_bytes() / 1024,
         crate::alloc::peak_bytes() / 1024
     );
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {

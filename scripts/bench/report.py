@@ -18,7 +18,7 @@ import statistics
 import sys
 
 TIMING = re.compile(r"^gorefs: timing: (.+?): ([0-9.]+) s\b")
-HEAP_PEAK = re.compile(r"\bheap peak so far ([0-9]+) kB")
+HEAP_PEAK = re.compile(r"\bpeak so far ([0-9]+) kB")
 GRAPH = re.compile(r"^gorefs: timing: graph: ([0-9]+) objects, ([0-9]+) references")
 # Issue 5's memory budget beyond the mapped core and binary.
 BYTES_PER_OBJECT, BYTES_PER_REFERENCE = 40, 8
