@@ -219,6 +219,13 @@ impl Ascending {
         }
     }
 
+    /// The values as a plain `u32` array to update in place, when they all
+    /// fit in 32 bits (no high bits anywhere); updates must keep them in
+    /// order.
+    pub(crate) fn narrow_mut(&mut self) -> Option<&mut [u32]> {
+        (self.high == 0 && self.steps.is_empty()).then_some(&mut self.low)
+    }
+
     /// Bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.low.capacity() * 4 + self.steps.capacity() * 16

@@ -166,9 +166,89 @@ impl Csr {
         Ok(Csr { offsets, targets })
     }
 
-    /// Empties the rows of the nodes `keep` rejects, in place (targets are
-    /// moved down, then the array is shrunk). Sequential, one pass.
-    pub fn retain_rows(&mut self, keep: impl Fn(u32) -> bool) {
+    /// Empties the rows of the nodes `keep` rejects, in place. When those
+    /// rows are empty already (a heap with little garbage), nothing moves.
+    /// Otherwise parallel parts of the nodes each pack their kept rows at
+    /// the start of their own stretch of targets, and the packed stretches
+    /// are then moved down one after another (a few large copies).
+    pub fn retain_rows(&mut self, keep: impl Fn(u32) -> bool + Sync) {
+        self.retain_rows_in_parts(keep, scan_parts(self.targets.len()));
+    }
+
+    /// [`Csr::retain_rows`] with the nodes cut into `parts` parts.
+    fn retain_rows_in_parts(&mut self, keep: impl Fn(u32) -> bool + Sync, parts: usize) {
+        let n = self.node_count();
+        let parts = parts.clamp(1, n.max(1));
+        let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
+        // Each part's stretch of targets, and the edges it drops.
+        let stretch: Vec<u64> = bounds.iter().map(|&v| self.offsets.get(v)).collect();
+        let offsets = &self.offsets;
+        let dropped: Vec<u64> = (0..parts)
+            .into_par_iter()
+            .map(|p| {
+                (bounds[p]..bounds[p + 1])
+                    .filter(|&v| !keep(v as u32))
+                    .map(|v| offsets.get(v + 1) - offsets.get(v))
+                    .sum()
+            })
+            .collect();
+        if dropped.iter().all(|&d| d == 0) {
+            return;
+        }
+        let Some(low) = self.offsets.narrow_mut() else {
+            return self.retain_rows_sequentially(keep);
+        };
+        let edge_bounds: Vec<usize> = stretch.iter().map(|&o| to_usize(o)).collect();
+        // Edges dropped before each part.
+        let before: Vec<u64> = dropped
+            .iter()
+            .scan(0, |sum, &d| {
+                *sum += d;
+                Some(*sum - d)
+            })
+            .collect();
+        split_by_bounds(&mut self.targets, &edge_bounds)
+            .into_par_iter()
+            .zip(split_by_bounds(&mut low[..n], &bounds))
+            .enumerate()
+            .for_each(|(p, (targets, low))| {
+                // Row k of the part spans low[k]..low[k + 1] (the last one
+                // ends where the next part's stretch starts), relative to
+                // `base`; `run` is the kept rows not moved yet, as where
+                // they are and where they go.
+                let base = stretch[p];
+                let (mut run_from, mut run_to, mut written) = (0usize, 0usize, 0usize);
+                for k in 0..low.len() {
+                    let end = low.get(k + 1).map_or(stretch[p + 1], |&o| u64::from(o));
+                    let (s, e) = (to_usize(u64::from(low[k]) - base), to_usize(end - base));
+                    low[k] = (base - before[p] + written as u64) as u32;
+                    if keep((bounds[p] + k) as u32) {
+                        written += e - s;
+                    } else if e > s {
+                        targets.copy_within(run_from..s, run_to);
+                        (run_from, run_to) = (e, written);
+                    }
+                }
+                targets.copy_within(run_from.., run_to);
+            });
+        // The packed stretches, moved down in order.
+        let mut to = 0usize;
+        for p in 0..parts {
+            let kept = to_usize(stretch[p + 1] - stretch[p] - dropped[p]);
+            let from = edge_bounds[p];
+            self.targets.copy_within(from..from + kept, to);
+            to += kept;
+        }
+        let last = self.offsets.narrow_mut().and_then(|low| low.last_mut());
+        if let Some(last) = last {
+            *last = to as u32;
+        }
+        self.targets.truncate(to);
+        self.targets.shrink_to_fit();
+    }
+
+    /// [`Csr::retain_rows`] for offsets of more than 32 bits: one pass.
+    fn retain_rows_sequentially(&mut self, keep: impl Fn(u32) -> bool) {
         let mut written = 0u64;
         let mut start = 0u64;
         let targets = &mut self.targets;
@@ -636,5 +716,31 @@ mod tests {
         let wide = chunk_offsets::<u64>(6, &chunks, &[0], 5);
         assert_eq!(wide, [0, 0, 2, 2, 5, 5, 5]);
         assert!(narrow.iter().zip(&wide).all(|(&a, &b)| u64::from(a) == b));
+    }
+
+    /// Rows emptied part by part give the graph a single pass gives,
+    /// whatever the parts (some of them empty).
+    #[test]
+    fn retained_rows_do_not_depend_on_the_parts() {
+        let edges: Vec<(u32, u32)> = (0..3000u32).map(|i| (i * 13 % 257, i % 251)).collect();
+        let g = Csr::from_edges(260, &edges).unwrap();
+        let keep = |v: u32| v % 3 != 1 && !(100..140).contains(&v);
+        let mut one = g.clone();
+        one.retain_rows_in_parts(keep, 1);
+        for v in 0..260u32 {
+            let expected: &[u32] = if keep(v) { g.successors(v) } else { &[] };
+            assert_eq!(one.successors(v), expected, "row {v}");
+        }
+        for parts in [2, 3, 7, 300] {
+            let mut split = g.clone();
+            split.retain_rows_in_parts(keep, parts);
+            assert_eq!(split, one, "{parts} parts");
+        }
+        let mut sequential = g.clone();
+        sequential.retain_rows_sequentially(keep);
+        assert_eq!(sequential, one, "one pass");
+        let mut unchanged = g.clone();
+        unchanged.retain_rows_in_parts(|v| v != 259, 4);
+        assert_eq!(unchanged, g, "row 259 is empty already");
     }
 }
