@@ -285,14 +285,27 @@ impl DomTree {
             if *next < self.offsets[*v as usize + 1] {
                 let c = self.children[*next as usize];
                 // Siblings are visited in order, after the subtrees before
-                // them: ask for a later one's records now.
-                if let Some(&s) = self.children.get(*next as usize + SIBLINGS_AHEAD) {
+                // them: ask for a later one's records now, and for the
+                // children of a nearer one (its offset came in by now).
+                let at = *next as usize;
+                if let Some(&s) = self.children.get(at + 2 * SIBLINGS_AHEAD) {
                     counter.prefetch(s);
                     crate::prefetch(&self.offsets, s as usize);
                 }
+                if let Some(&s) = self.children.get(at + SIBLINGS_AHEAD) {
+                    crate::prefetch(&self.children, self.offsets[s as usize] as usize);
+                }
                 *next += 1;
                 enter(c, active, totals);
-                stack.push((c, self.offsets[c as usize]));
+                // The first children of `c`: the later ones are asked for
+                // as their siblings are visited.
+                let (first, end) = (self.offsets[c as usize], self.offsets[c as usize + 1]);
+                let firsts = first as usize..end.min(first + 2 * SIBLINGS_AHEAD as u32) as usize;
+                for &g in &self.children[firsts] {
+                    counter.prefetch(g);
+                    crate::prefetch(&self.offsets, g as usize);
+                }
+                stack.push((c, first));
             } else {
                 for e in counter.entries(*v) {
                     active[e] -= 1;
