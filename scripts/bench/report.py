@@ -430,7 +430,7 @@ writes it.
 Each run is `/usr/bin/time -f '%e %U %S %M' timeout {meta.get('timeout')} COMMAND`: wall
 seconds, user + system CPU seconds, peak resident set size. Within a round
 the tools run one after another, and the order rotates between rounds. The
-cores and binaries are in the page cache (they were just written or read), so
+cores and binaries are in the page cache (each run reads them first), so
 this measures analysis, not disk reads. gorefs prints JSON (the table output
 costs the same analysis). "retained" (`--no-index`) is the full analysis:
 load, heap, goroutines, roots, typing, references and marking, dominators,
