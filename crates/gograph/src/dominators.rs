@@ -55,12 +55,12 @@ impl Dominators {
     /// rayon pool.
     ///
     /// Working memory is about 24 bytes per searched node (the DFS arrays,
-    /// the forest, the grouped edges' offsets), 4 per node, and 8 per
-    /// non-tree edge while the search runs (then 4), plus the search's
-    /// stack of edges not tried yet (8 bytes each: at most one per edge,
-    /// in a heap the siblings along the current path) and the compression
-    /// stack (up to 4 bytes per node on a single chain). The result keeps
-    /// 8 bytes per node.
+    /// the forest, the grouped edges' offsets), 4 bytes and a bit per node,
+    /// and 8 per non-tree edge while the search runs (then 4), plus the
+    /// search's stack of edges not tried yet (8 bytes each: at most one per
+    /// edge, in a heap the siblings along the current path) and the
+    /// compression stack (up to 4 bytes per node on a single chain). The
+    /// result keeps 8 bytes per node.
     ///
     /// # Panics
     /// If `root >= succs.node_count()`.
@@ -97,6 +97,7 @@ impl Dominators {
         // The arrays the sequential passes write are faulted in first, in
         // parallel (see `filled_vec`).
         let mut pre: Vec<u32> = crate::filled_vec(n, NONE);
+        let mut visited: Vec<u64> = crate::filled_vec(n.div_ceil(64), 0);
         let mut vertex: Vec<u32> = prefaulted_vec(searched);
         let mut parent: Vec<u32> = prefaulted_vec(searched);
         // The edges that are not in the DFS tree, as (target, source)
@@ -120,9 +121,12 @@ impl Dominators {
             // depth-first search (children tried last to first). Unlike a
             // search that resumes a cursor into the row of the node on top,
             // it knows the next edges it will pop, and fetches their
-            // targets' state and rows ahead, rather than taking one
-            // dependent miss after another. The root comes in by an edge
-            // from number 0, its own (its parent is itself).
+            // targets' rows ahead, rather than taking one dependent miss
+            // after another. Whether a target was visited is a bit (the
+            // bitmap mostly stays in cache); the numbers of visited
+            // targets, which non-tree edges need, are looked up after the
+            // search. The root comes in by an edge from number 0, its own
+            // (its parent is itself).
             let mut stack: Vec<(u32, u32)> = vec![(0, root)];
             while let Some((from, t)) = stack.pop() {
                 // The row of an edge a few pops ahead: its target's offset
@@ -135,8 +139,9 @@ impl Dominators {
                     let lo = offsets.get(u as usize);
                     crate::prefetch(targets, to_usize(lo));
                 }
-                let w = pre[t as usize];
-                if w == NONE {
+                let (word, bit) = (t as usize / 64, 1u64 << (t % 64));
+                if visited[word] & bit == 0 {
+                    visited[word] |= bit;
                     let num = vertex.len() as u32;
                     pre[t as usize] = num;
                     vertex.push(t);
@@ -145,19 +150,27 @@ impl Dominators {
                     // is small enough to stay in cache).
                     for &u in succs.successors(t) {
                         if !is_aside(u) {
-                            crate::prefetch(&pre, u as usize);
                             offsets.prefetch(u as usize);
                             stack.push((num, u));
                         }
                     }
-                } else if w != from && w != 0 {
-                    // Not a tree edge: kept for the semidominator pass
-                    // unless it is a loop or goes to the root.
-                    non_tree.push((w, from));
+                } else {
+                    // Not a tree edge: kept for the semidominator pass,
+                    // by target node until the search is done.
+                    non_tree.push((t, from));
                 }
             }
         }
         let r = vertex.len();
+        // The non-tree edges' targets by number, in parallel: the search
+        // reads only its bitmap of visited nodes, which stays in cache,
+        // rather than the number of each target at random. A loop (target
+        // and source the same) or an edge into the root offers the
+        // semidominator pass nothing and is harmless there.
+        non_tree
+            .par_iter_mut()
+            .with_min_len(1 << 14)
+            .for_each(|e| e.0 = pre[e.0 as usize]);
 
         // 2. Semidominators, in reverse preorder. From here on arrays are
         // indexed by preorder number. Predecessors by number first (the
