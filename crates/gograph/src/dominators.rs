@@ -410,17 +410,20 @@ impl Dominators {
             .map(|v| u32::from(bytes.get(v) > 0))
             .collect();
         // Skip the root (preorder[0]), whose idom is itself. The sums hit
-        // the dominators at random: the dominator of a node a few places
-        // ahead is looked up, and then its sums asked for.
+        // the nodes and their dominators at random: the dominator of a node
+        // a few places ahead is looked up, and then both their sums asked
+        // for.
         let order = &self.preorder;
         for i in (1..order.len()).rev() {
             if let Some(a) = i.checked_sub(2 * RETAINED_AHEAD) {
                 crate::prefetch(&self.idom, order[a] as usize);
             }
             if let Some(a) = i.checked_sub(RETAINED_AHEAD) {
-                let d = self.idom[order[a] as usize] as usize;
+                let (u, d) = (order[a] as usize, self.idom[order[a] as usize] as usize);
                 bytes.prefetch(d);
                 crate::prefetch(&objects, d);
+                bytes.prefetch(u);
+                crate::prefetch(&objects, u);
             }
             let v = order[i] as usize;
             let d = self.idom[v] as usize;
