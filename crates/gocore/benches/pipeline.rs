@@ -53,3 +53,24 @@ fn reference_graph(bencher: divan::Bencher) {
     a.references = None;
     bencher.bench_local(|| HeapGraph::build(&mut a, &NoProgress).expect("graph"));
 }
+
+/// Dominators and retained sizes alone, over the references.
+#[divan::bench(sample_count = 10)]
+fn dominators(bencher: divan::Bencher) {
+    let core = core();
+    let a = core.analyze().expect("analysis");
+    let refs = a.references.as_ref().expect("references");
+    bencher.bench(|| {
+        let dom = gograph::Dominators::compute(&refs.succ, refs.super_root);
+        dom.retained_with(|v| u64::from(v < refs.n_objects))
+    });
+}
+
+/// Retained by type and package: the dominator tree and its walk.
+#[divan::bench(sample_count = 10)]
+fn retained_by_type(bencher: divan::Bencher) {
+    let core = core();
+    let mut a = core.analyze().expect("analysis");
+    let model = gocore::model::HeapModel::build(&mut a, &NoProgress).expect("model");
+    bencher.bench(|| model.retained_by_type_and_package());
+}
