@@ -198,6 +198,8 @@ impl Csr {
         let Some(low) = self.offsets.narrow_mut() else {
             return self.retain_rows_sequentially(keep);
         };
+        let kept = self.targets.len() - to_usize(dropped.iter().sum());
+        low[n] = kept as u32;
         let edge_bounds: Vec<usize> = stretch.iter().map(|&o| to_usize(o)).collect();
         // Edges dropped before each part.
         let before: Vec<u64> = dropped
@@ -232,18 +234,12 @@ impl Csr {
                 targets.copy_within(run_from.., run_to);
             });
         // The packed stretches, moved down in order.
-        let mut to = 0usize;
         for p in 0..parts {
-            let kept = to_usize(stretch[p + 1] - stretch[p] - dropped[p]);
-            let from = edge_bounds[p];
-            self.targets.copy_within(from..from + kept, to);
-            to += kept;
+            let len = to_usize(stretch[p + 1] - stretch[p] - dropped[p]);
+            let (from, to) = (edge_bounds[p], to_usize(stretch[p] - before[p]));
+            self.targets.copy_within(from..from + len, to);
         }
-        let last = self.offsets.narrow_mut().and_then(|low| low.last_mut());
-        if let Some(last) = last {
-            *last = to as u32;
-        }
-        self.targets.truncate(to);
+        self.targets.truncate(kept);
         self.targets.shrink_to_fit();
     }
 
