@@ -100,8 +100,9 @@ impl Dominators {
         let mut visited: Vec<u64> = crate::filled_vec(n.div_ceil(64), 0);
         let mut vertex: Vec<u32> = prefaulted_vec(searched);
         let mut parent: Vec<u32> = prefaulted_vec(searched);
-        // The edges that are not in the DFS tree, as (target, source)
-        // numbers.
+        // The edges that are not in the DFS tree, as (target, source):
+        // the source's number, and the target's node id until the search
+        // is done, then its number.
         // Faulted in beforehand (the search is sequential), with room for
         // what a heap's graph has: every edge but those into set-aside
         // nodes (one each) and the tree's, if only nodes without a
