@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use gograph::{Chunk, Csr, Dominators, NodeSet, Retained, SparseRows};
+use gograph::{Chunk, Csr, CsrBuilder, Dominators, NodeSet, Retained, SparseRows};
 use gotypes::rtype::TypeReader;
 use rayon::prelude::*;
 
@@ -124,19 +124,22 @@ impl References {
 
         progress.phase("extracting references", Some(n_objects as u64));
         // In waves of address order, each in parallel, releasing a wave's
-        // pages when it is done.
+        // pages when it is done. Each wave's rows go into the graph before
+        // the next wave is read, which reuses their memory.
+        let mut succ = CsrBuilder::new(n).map_err(graph_error)?;
         let n_chunks = n_objects.div_ceil(CHUNK);
-        let mut chunks: Vec<Chunk> = Vec::with_capacity(n_chunks + 1);
         for wave in (0..n_chunks).step_by(WAVE_CHUNKS) {
             let wave = wave..(wave + WAVE_CHUNKS).min(n_chunks);
             let (first, last) = (wave.start * CHUNK, (wave.end * CHUNK).min(n_objects));
-            chunks.par_extend(wave.into_par_iter().map(|c| {
+            let rows = (wave.into_par_iter().map(|c| {
                 let first = c * CHUNK;
                 let last = (first + CHUNK).min(n_objects);
                 let chunk = object_rows(heap, mem, rtypes, first..last);
                 progress.advance((last - first) as u64);
                 chunk
-            }));
+            }))
+            .collect();
+            succ.append(rows).map_err(graph_error)?;
             let end = heap.objects.try_get(last).map_or(Addr(u64::MAX), Addr);
             mem.release_addresses(heap.slot(ObjId(first as u32)), end);
         }
@@ -165,8 +168,8 @@ impl References {
             root_chunk.counts.push(row.len() as u32);
             root_chunk.targets.extend(row);
         }
-        chunks.push(root_chunk);
-        let mut succ = Csr::from_chunks(n, chunks).map_err(graph_error)?;
+        succ.append(vec![root_chunk]).map_err(graph_error)?;
+        let mut succ = succ.finish();
 
         progress.phase("marking", None);
         let mut marks = gograph::reachable(&succ, [super_root]);

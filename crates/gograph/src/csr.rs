@@ -61,6 +61,148 @@ pub enum CsrError {
     BadOffsets,
 }
 
+/// Builds a [`Csr`] from chunks given in node order a batch at a time:
+/// each batch is checked and copied into the final arrays, in parallel,
+/// when it is appended. A caller that makes its chunks in waves holds one
+/// wave of them at a time, so their memory is reused by the next wave
+/// rather than being fresh pages the size of the whole graph again.
+#[derive(Debug, Default)]
+pub struct CsrBuilder {
+    n: usize,
+    /// Low 32 bits of the row starts of the nodes covered so far.
+    low: Vec<u32>,
+    /// `(row, high 32 bits)` from that row on, by row (see
+    /// [`Ascending::from_runs`]).
+    high: Vec<(usize, u64)>,
+    targets: Vec<u32>,
+    /// Chunks appended so far (errors name a chunk by its place).
+    chunks: usize,
+}
+
+impl CsrBuilder {
+    /// A builder of a graph of `n` nodes.
+    pub fn new(n: usize) -> Result<CsrBuilder, CsrError> {
+        check_node_count(n)?;
+        Ok(CsrBuilder {
+            n,
+            ..CsrBuilder::default()
+        })
+    }
+
+    /// Appends `chunks`, which start at or after the end of those appended
+    /// before and are sorted by `first_node`; nodes between chunks have no
+    /// successors.
+    pub fn append(&mut self, chunks: Vec<Chunk>) -> Result<(), CsrError> {
+        // Places are checked in O(chunks); each chunk's rows start after
+        // the empty rows before it, its edges at the edges before it.
+        let (n, first_chunk) = (self.n, self.chunks);
+        let mut covered = self.low.len();
+        let mut edges = self.targets.len() as u64;
+        let mut places = Vec::with_capacity(chunks.len());
+        for (k, c) in chunks.iter().enumerate() {
+            let end = check_chunk_place(first_chunk + k, c, covered, n)?;
+            places.push((end - covered, edges));
+            covered = end;
+            edges += c.targets.len() as u64;
+        }
+        (chunks.par_iter().enumerate())
+            .try_for_each(|(k, c)| check_chunk_rows(first_chunk + k, c, n))?;
+        self.chunks += chunks.len();
+
+        let rows = self.low.len();
+        let row_pieces = split_spare(&mut self.low, places.iter().map(|p| p.0));
+        let edge_pieces = split_spare(&mut self.targets, chunks.iter().map(|c| c.targets.len()));
+        let mut row_at = rows;
+        let jobs: Vec<_> = (places.iter().zip(row_pieces).zip(edge_pieces).zip(chunks))
+            .map(|(((&(len, base), rows), edges), c)| {
+                row_at += len;
+                (row_at - len, base, rows, edges, c)
+            })
+            .collect();
+        // Consuming the chunks frees each one right after its copy.
+        let high: Vec<Vec<(usize, u64)>> = jobs
+            .into_par_iter()
+            .map(|(first_row, base, rows, edges, c)| {
+                for (slot, &t) in edges.iter_mut().zip(&c.targets) {
+                    slot.write(t);
+                }
+                write_row_starts(rows, first_row, base, &c.counts)
+            })
+            .collect();
+        // SAFETY: every piece of the spare capacity was written above: the
+        // pieces cover exactly `covered - rows` rows and `edges` edges.
+        unsafe {
+            self.low.set_len(covered);
+            self.targets.set_len(to_usize(edges));
+        }
+        self.high.extend(high.into_iter().flatten());
+        Ok(())
+    }
+
+    /// The graph: the nodes after the last chunk have no successors.
+    pub fn finish(mut self) -> Csr {
+        let (total, rows) = (self.targets.len() as u64, self.low.len());
+        let mut rest = vec![0; self.n + 1 - rows];
+        let high = write_row_starts(as_uninit(&mut rest), rows, total, &[]);
+        self.low.extend(rest);
+        self.high.extend(high);
+        self.targets.shrink_to_fit();
+        Csr {
+            offsets: Ascending::from_runs(self.low, self.high),
+            targets: self.targets,
+        }
+    }
+}
+
+/// Writes the row starts of `rows`: empty rows starting at `base`, then the
+/// rows of `counts` (the last `counts.len()` of `rows`); `first_row` is the
+/// first row's number. Gives where the high 32 bits of the starts change,
+/// as [`Ascending::from_runs`] takes them (from `first_row` on).
+fn write_row_starts(
+    rows: &mut [std::mem::MaybeUninit<u32>],
+    first_row: usize,
+    base: u64,
+    counts: &[u32],
+) -> Vec<(usize, u64)> {
+    let mut high = vec![(first_row, base >> 32)];
+    let gap = rows.len() - counts.len();
+    let mut at = base;
+    for (i, slot) in rows.iter_mut().enumerate() {
+        if at >> 32 != high[high.len() - 1].1 {
+            high.push((first_row + i, at >> 32));
+        }
+        slot.write(at as u32);
+        if let Some(&d) = i.checked_sub(gap).map(|k| &counts[k]) {
+            at += u64::from(d);
+        }
+    }
+    high
+}
+
+/// `s` as uninitialised memory to write into.
+fn as_uninit(s: &mut [u32]) -> &mut [std::mem::MaybeUninit<u32>] {
+    // SAFETY: `MaybeUninit<u32>` has `u32`'s layout, and only initialised
+    // values are written through the result.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
+}
+
+/// Reserves room after `v`'s elements for pieces of `lens` elements and
+/// gives the pieces, in order, to be written before `set_len`.
+fn split_spare(
+    v: &mut Vec<u32>,
+    lens: impl Iterator<Item = usize> + Clone,
+) -> Vec<&mut [std::mem::MaybeUninit<u32>]> {
+    v.reserve(lens.clone().sum());
+    let mut rest = v.spare_capacity_mut();
+    let mut pieces = Vec::new();
+    for len in lens {
+        let (piece, tail) = rest.split_at_mut(len);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
 impl Csr {
     /// Concatenates chunks of successor rows into one graph with `n` nodes.
     ///
@@ -68,61 +210,12 @@ impl Csr {
     /// chunk covers have no successors. Rows and targets are copied in
     /// parallel straight into the final arrays (no per-node allocation), and
     /// each chunk is freed as soon as it is copied, so the peak is the final
-    /// graph plus the chunks.
+    /// graph plus the chunks. [`CsrBuilder`] takes the chunks a batch at a
+    /// time.
     pub fn from_chunks(n: usize, chunks: Vec<Chunk>) -> Result<Csr, CsrError> {
-        check_node_count(n)?;
-        // Layout checks are O(chunks); the starting edge of each chunk comes
-        // with them.
-        let mut bases = Vec::with_capacity(chunks.len());
-        let mut covered = 0usize;
-        let mut total = 0u64;
-        for (i, c) in chunks.iter().enumerate() {
-            let first = c.first_node as usize;
-            let end = first + c.counts.len();
-            if first < covered || end > n {
-                return Err(CsrError::ChunkOutOfOrder {
-                    chunk: i,
-                    first,
-                    end,
-                    n,
-                });
-            }
-            covered = end;
-            bases.push(total);
-            total += c.targets.len() as u64;
-        }
-        chunks.par_iter().enumerate().try_for_each(|(i, c)| {
-            let counts: u64 = c.counts.iter().map(|&d| u64::from(d)).sum();
-            if counts != c.targets.len() as u64 {
-                return Err(CsrError::CountMismatch {
-                    chunk: i,
-                    counts,
-                    targets: c.targets.len() as u64,
-                });
-            }
-            check_targets(&c.targets, n)
-        })?;
-
-        let offsets = if total <= u64::from(u32::MAX) {
-            Ascending::from_u32s(chunk_offsets::<u32>(n, &chunks, &bases, total))
-        } else {
-            Ascending::from_sorted_u64s(&chunk_offsets::<u64>(n, &chunks, &bases, total))
-        };
-
-        let mut targets = vec![0u32; to_usize(total)];
-        let mut rest = targets.as_mut_slice();
-        let mut pieces = Vec::with_capacity(chunks.len());
-        for c in &chunks {
-            let (piece, tail) = rest.split_at_mut(c.targets.len());
-            pieces.push(piece);
-            rest = tail;
-        }
-        // Consuming the chunks frees each one right after its copy.
-        pieces
-            .into_par_iter()
-            .zip(chunks)
-            .for_each(|(piece, c)| piece.copy_from_slice(&c.targets));
-        Ok(Csr { offsets, targets })
+        let mut b = CsrBuilder::new(n)?;
+        b.append(chunks)?;
+        Ok(b.finish())
     }
 
     /// Wraps raw CSR arrays after checking them: `offsets` must hold `n + 1`
@@ -365,39 +458,6 @@ impl Offset for u64 {
     }
 }
 
-/// The offsets (`n + 1`) of the rows of `chunks`, which start at edges
-/// `bases` and hold `total` edges in all.
-fn chunk_offsets<O: Offset>(n: usize, chunks: &[Chunk], bases: &[u64], total: u64) -> Vec<O> {
-    let mut offsets = vec![O::default(); n + 1];
-    offsets[n] = O::from_u64(total);
-    // Chunk i owns offsets[first_i..first_{i+1}]: its own rows, then the
-    // empty rows up to the next chunk (which all start at its end).
-    // Offsets before the first chunk stay 0.
-    let start = chunks.first().map_or(n, |c| c.first_node as usize);
-    let mut rest = &mut offsets[start..n];
-    let mut regions = Vec::with_capacity(chunks.len());
-    for (i, c) in chunks.iter().enumerate() {
-        let end = chunks.get(i + 1).map_or(n, |d| d.first_node as usize);
-        let (region, tail) = rest.split_at_mut(end - c.first_node as usize);
-        regions.push(region);
-        rest = tail;
-    }
-    regions
-        .into_par_iter()
-        .zip(chunks)
-        .zip(bases)
-        .for_each(|((region, c), &base)| {
-            let mut at = base;
-            let (rows, gap) = region.split_at_mut(c.counts.len());
-            for (slot, &d) in rows.iter_mut().zip(&c.counts) {
-                *slot = O::from_u64(at);
-                at += u64::from(d);
-            }
-            gap.fill(O::from_u64(at));
-        });
-    offsets
-}
-
 /// The graph of `n` rows that [`group_by_row`] makes of `pairs`.
 fn grouped(n: usize, pairs: &(impl Pairs + ?Sized)) -> Csr {
     let (offsets, targets) = if pairs.count() <= u32::MAX as usize {
@@ -543,6 +603,35 @@ fn check_node_count(n: usize) -> Result<(), CsrError> {
         return Err(CsrError::TooManyNodes(n));
     }
     Ok(())
+}
+
+/// That chunk `i` starts at or after `covered` (the end of the one before)
+/// and ends within `n` nodes; gives its end.
+fn check_chunk_place(i: usize, c: &Chunk, covered: usize, n: usize) -> Result<usize, CsrError> {
+    let first = c.first_node as usize;
+    let end = first + c.counts.len();
+    if first < covered || end > n {
+        return Err(CsrError::ChunkOutOfOrder {
+            chunk: i,
+            first,
+            end,
+            n,
+        });
+    }
+    Ok(end)
+}
+
+/// That chunk `i`'s counts add up to its targets, all below `n`.
+fn check_chunk_rows(i: usize, c: &Chunk, n: usize) -> Result<(), CsrError> {
+    let counts: u64 = c.counts.iter().map(|&d| u64::from(d)).sum();
+    if counts != c.targets.len() as u64 {
+        return Err(CsrError::CountMismatch {
+            chunk: i,
+            counts,
+            targets: c.targets.len() as u64,
+        });
+    }
+    check_targets(&c.targets, n)
 }
 
 fn check_targets(targets: &[u32], n: usize) -> Result<(), CsrError> {
@@ -695,7 +784,8 @@ mod tests {
     use super::*;
 
     /// Graphs of 2^32 edges or more take `u64` offsets while they are
-    /// built: the same code as `u32`'s, checked here on a small graph.
+    /// built: the same code as `u32`'s, checked here on a small graph; and
+    /// chunks' row starts carry their high bits.
     #[test]
     fn wide_offsets_build_the_same_rows() {
         let pairs: Vec<(u32, u32)> = (0..5000u32).map(|i| (i * 7 % 300, i)).collect();
@@ -703,15 +793,59 @@ mod tests {
         let (wide, wide_values) = group_by_row::<u64>(300, &pairs[..]);
         assert_eq!(narrow_values, wide_values);
         assert!(narrow.iter().zip(&wide).all(|(&a, &b)| u64::from(a) == b));
-        let chunks = vec![Chunk {
-            first_node: 1,
-            counts: vec![2, 0, 3],
-            targets: vec![0; 5],
-        }];
-        let narrow = chunk_offsets::<u32>(6, &chunks, &[0], 5);
-        let wide = chunk_offsets::<u64>(6, &chunks, &[0], 5);
-        assert_eq!(wide, [0, 0, 2, 2, 5, 5, 5]);
-        assert!(narrow.iter().zip(&wide).all(|(&a, &b)| u64::from(a) == b));
+        // Row starts past 2^32 edges: their high bits change mid-piece.
+        let base = (1u64 << 32) - 3;
+        let mut rows = [0u32; 4];
+        let high = write_row_starts(as_uninit(&mut rows), 10, base, &[4, 0, 3]);
+        assert_eq!(high, [(10, 0), (12, 1)]);
+        let mut low = vec![0u32; 10];
+        low.extend(rows);
+        let starts = Ascending::from_runs(low, high);
+        let want = [base, base, base + 4, base + 4];
+        assert!((0..4).all(|i| starts.get(10 + i) == want[i]));
+    }
+
+    /// Chunks appended batch by batch give the graph `from_chunks` makes of
+    /// them all, gaps between chunks included, and the same errors.
+    #[test]
+    fn built_graphs_match_graphs_from_chunks() {
+        let chunk = |first_node, counts: Vec<u32>, targets: Vec<u32>| Chunk {
+            first_node,
+            counts,
+            targets,
+        };
+        let chunks = vec![
+            chunk(1, vec![2, 0, 3], vec![0, 9, 4, 4, 1]),
+            chunk(4, vec![], vec![]),
+            chunk(6, vec![1, 1], vec![7, 2]),
+        ];
+        let whole = Csr::from_chunks(10, chunks.clone()).unwrap();
+        let rows: Vec<Vec<u32>> = (0..10).map(|v| whole.successors(v).to_vec()).collect();
+        assert_eq!(rows[1], [0, 9]);
+        assert_eq!(rows[3], [4, 4, 1]);
+        assert_eq!(rows[7], [2]);
+        assert_eq!(whole.edge_count(), 7);
+        for split in 0..=chunks.len() {
+            let mut b = CsrBuilder::new(10).unwrap();
+            b.append(chunks[..split].to_vec()).unwrap();
+            b.append(chunks[split..].to_vec()).unwrap();
+            assert_eq!(b.finish(), whole, "split at {split}");
+        }
+        let wrong = [
+            (
+                vec![chunk(3, vec![1], vec![0]), chunk(2, vec![], vec![])],
+                1,
+            ),
+            (vec![chunk(9, vec![1, 1], vec![0, 0])], 0),
+            (vec![chunk(0, vec![2], vec![0])], 0),
+            (vec![chunk(0, vec![1], vec![10])], 0),
+        ];
+        for (chunks, bad) in wrong {
+            let mut b = CsrBuilder::new(10).unwrap();
+            b.append(chunks[..bad].to_vec()).unwrap();
+            let e = b.append(chunks[bad..].to_vec()).unwrap_err();
+            assert_eq!(e, Csr::from_chunks(10, chunks).unwrap_err());
+        }
     }
 
     /// Rows emptied part by part give the graph a single pass gives,

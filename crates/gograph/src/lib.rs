@@ -54,7 +54,7 @@ pub mod reach;
 
 pub use ascending::{Ascending, NotAscending};
 pub use compact::CompactU64s;
-pub use csr::{Adjacency, Chunk, Csr, CsrError, SparseRows};
+pub use csr::{Adjacency, Chunk, Csr, CsrBuilder, CsrError, SparseRows};
 pub use dominators::{Dominators, DominatorsOf, Retained};
 pub use domtree::{DomTree, KeyGroups, KeyTotals, NodeKey, Visit, Walk};
 pub use paths::{bfs_depths, bfs_parents, shortest_paths_to, Path};
