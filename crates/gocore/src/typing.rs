@@ -217,6 +217,10 @@ struct State<'a> {
     /// the type: with an object's count, how many bytes of it its type
     /// covers (see [`covered`]).
     type_sizes: Vec<u64>,
+    /// Whether walking an object of each interned type can propose
+    /// anything (see [`walks_to_anything`]): objects of other types (string
+    /// bytes, `[]byte` backing arrays, numbers) are not walked.
+    type_walks: Vec<bool>,
     /// Per object, by [`ObjId`]: the type so far.
     objs: Vec<ObjType>,
     /// One bit per object whose type the runtime recorded (see
@@ -369,6 +373,19 @@ fn sorted_unique(mut ids: Vec<ObjId>, n: usize) -> Vec<ObjId> {
     ids
 }
 
+/// Whether [`State::walk_object`] proposes anything for an object of type
+/// `t` laid out as `layout`: runtime structures have walkers of their own,
+/// other types propose only through their pointer fields.
+fn walks_to_anything(t: TypeRef, layout: &Layout) -> bool {
+    matches!(
+        t,
+        TypeRef::MapHeader(_)
+            | TypeRef::MapDirectory(_)
+            | TypeRef::MapTable(_)
+            | TypeRef::ChanHeader(_)
+    ) || !layout.fields.is_empty()
+}
+
 /// The layout of a type with no pointers and no size.
 static EMPTY_LAYOUT: Layout = Layout {
     size: 0,
@@ -399,6 +416,7 @@ impl<'a> Typer<'a> {
             types: vec![None],
             type_layouts: vec![None],
             type_sizes: vec![0],
+            type_walks: vec![false],
             // Written at random by the sequential apply: faulted in first.
             objs: gograph::filled_vec(n, ObjType::default()),
             fixed: vec![0; n.div_ceil(64)],
@@ -566,9 +584,11 @@ impl State<'_> {
             return i;
         }
         let i = self.types.len() as u32;
+        let walks = walks_to_anything(t, &self.layout(t, 0));
         self.types.push(Some(t));
         self.type_layouts.push(None);
         self.type_sizes.push(0);
+        self.type_walks.push(walks);
         self.interned.insert(t, i);
         i
     }
@@ -654,7 +674,9 @@ impl State<'_> {
             let ty = self.intern(TypeRef::Rt(typ));
             self.objs[id.index()] = ObjType { ty, count };
             self.fixed[id.index() / 64] |= 1 << (id.index() % 64);
-            self.work.push(id);
+            if self.type_walks[ty as usize] {
+                self.work.push(id);
+            }
         }
     }
 
@@ -702,7 +724,9 @@ impl State<'_> {
                 };
                 self.type_sizes[ty as usize] = size;
                 self.objs[i] = ObjType { ty, count };
-                self.work.push(found.id);
+                if self.type_walks[ty as usize] {
+                    self.work.push(found.id);
+                }
             }
         }
     }
