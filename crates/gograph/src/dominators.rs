@@ -92,8 +92,9 @@ impl Dominators {
         // At most this many nodes are searched (the root is never aside).
         let searched = n - aside.iter().map(|w| w.count_ones() as usize).sum::<usize>();
 
-        // 1. DFS from the root. `pre` maps node -> preorder number;
-        // `vertex` the reverse; `parent` the DFS-tree parent's number.
+        // 1. DFS from the root. `vertex` lists the nodes by preorder
+        // number, `parent` their DFS-tree parents' numbers; `pre`, the
+        // reverse of `vertex`, is filled in after the search.
         // The arrays the sequential passes write are faulted in first, in
         // parallel (see `filled_vec`).
         let mut pre: Vec<u32> = crate::filled_vec(n, NONE);
@@ -144,7 +145,6 @@ impl Dominators {
                 if visited[word] & bit == 0 {
                     visited[word] |= bit;
                     let num = vertex.len() as u32;
-                    pre[t as usize] = num;
                     vertex.push(t);
                     parent.push(from);
                     // Edges into set-aside nodes are skipped (their bitmap
@@ -163,6 +163,13 @@ impl Dominators {
             }
         }
         let r = vertex.len();
+        // Each node's number, in parallel: the search would write it at
+        // random, one more miss per node on the sequential path.
+        {
+            let pre = as_atomic(&mut pre);
+            (vertex.par_iter().enumerate().with_min_len(1 << 14))
+                .for_each(|(i, &v)| pre[v as usize].store(i as u32, Relaxed));
+        }
         // The non-tree edges' targets by number, in parallel: the search
         // reads only its bitmap of visited nodes, which stays in cache,
         // rather than the number of each target at random. A loop (target
