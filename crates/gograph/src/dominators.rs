@@ -116,7 +116,8 @@ impl Dominators {
             let targets = succs.targets();
             // The search keeps a stack of the edges still to try, as
             // (source's preorder number, target), and pushes every edge of
-            // a node when it visits it. Popping an edge whose target is new
+            // a node when it visits it (but those to visited targets, which
+            // are non-tree edges at once). Popping an edge whose target is new
             // visits the target from the source, which is then the deepest
             // node of the search path with edges left (every edge pushed
             // after the source's were popped first), so this is a
@@ -150,10 +151,18 @@ impl Dominators {
                     // Edges into set-aside nodes are skipped (their bitmap
                     // is small enough to stay in cache).
                     for &u in succs.successors(t) {
-                        if !is_aside(u) {
-                            offsets.prefetch(u as usize);
-                            stack.push((num, u));
+                        if is_aside(u) {
+                            continue;
                         }
+                        // A target visited already is a non-tree edge
+                        // whenever it is popped: kept now, it takes no
+                        // place on the stack and no fetch ahead.
+                        if visited[u as usize / 64] >> (u % 64) & 1 == 1 {
+                            non_tree.push((u, num));
+                            continue;
+                        }
+                        offsets.prefetch(u as usize);
+                        stack.push((num, u));
                     }
                 } else {
                     // Not a tree edge: kept for the semidominator pass,
