@@ -327,6 +327,9 @@ const LOCATE_AHEAD: usize = 16;
 /// Objects per parallel work unit when walking.
 const WALK_CHUNK: usize = 256;
 
+/// How many objects ahead [`State::next_slice`] asks for an object's record.
+const SLICE_AHEAD: usize = 16;
+
 /// How many walk units ahead the walk asks for a unit's bytes.
 const WALK_AHEAD: usize = 4;
 
@@ -814,6 +817,11 @@ impl State<'_> {
             let Some((&id, tail)) = rest.split_first() else {
                 break;
             };
+            // The round's objects are far apart on a large heap: ask for
+            // a later one's record.
+            if let Some(ahead) = tail.get(SLICE_AHEAD) {
+                prefetch(&self.objs, ahead.index());
+            }
             *rest = tail;
             let o = self.objs[id.index()];
             let Some(t) = self.types[o.ty as usize] else {
