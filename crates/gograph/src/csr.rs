@@ -1,6 +1,7 @@
 //! Compressed-sparse-row graphs: [`Csr`] owns the adjacency arrays, their
-//! validated construction (from parallel [`Chunk`]s, raw parts or an edge
-//! list) and the transpose (predecessor graph).
+//! validated construction (from parallel [`Chunk`]s, all at once or a
+//! batch at a time with [`CsrBuilder`]; from raw parts or an edge list)
+//! and the transpose (predecessor graph).
 
 use rayon::prelude::*;
 
@@ -145,6 +146,7 @@ impl CsrBuilder {
         let mut rest = vec![0; self.n + 1 - rows];
         let high = write_row_starts(as_uninit(&mut rest), rows, total, &[]);
         self.low.extend(rest);
+        self.low.shrink_to_fit();
         self.high.extend(high);
         self.targets.shrink_to_fit();
         Csr {
@@ -187,12 +189,14 @@ fn as_uninit(s: &mut [u32]) -> &mut [std::mem::MaybeUninit<u32>] {
 }
 
 /// Reserves room after `v`'s elements for pieces of `lens` elements and
-/// gives the pieces, in order, to be written before `set_len`.
+/// gives the pieces, in order, to be written before `set_len`. Exactly that
+/// room: a large vector grows by moving its pages, not its bytes (see the
+/// gorefs allocator), and room reserved ahead would count as memory held.
 fn split_spare(
     v: &mut Vec<u32>,
     lens: impl Iterator<Item = usize> + Clone,
 ) -> Vec<&mut [std::mem::MaybeUninit<u32>]> {
-    v.reserve(lens.clone().sum());
+    v.reserve_exact(lens.clone().sum());
     let mut rest = v.spare_capacity_mut();
     let mut pieces = Vec::new();
     for len in lens {
