@@ -107,7 +107,7 @@ RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
 RES="$SCRATCH/results/$RUN_ID"
 mkdir -p "$RES/logs"
 RESULTS="$RES/results.tsv"
-printf 'size\ttool\tround\tstatus\twall_s\tuser_s\tsys_s\tmaxrss_kb\tload1\tlog\n' >"$RESULTS"
+printf 'size\ttool\tround\tstatus\twall_s\tuser_s\tsys_s\tmaxrss_kb\tbusy_before\tlog\n' >"$RESULTS"
 # Two index caches: one holds the index the timed queries load, the other is
 # emptied before every timed index build.
 CACHE_QUERY="$SCRATCH/cache/query"
@@ -277,12 +277,30 @@ peer_version() { # NAME: the module version go install put in the binary
 # ---------------------------------------------------------------------------
 # Timing
 
+# busy_cpus: how many CPUs other processes kept busy over half a second
+# (from /proc/stat), printed with two decimals. Measured just before a run,
+# when no run of ours is going: unlike the load average, which still
+# counts the run before for a minute, this sees only the others.
+busy_cpus() {
+	local a b
+	a="$(head -n 1 /proc/stat)"
+	sleep 0.5
+	b="$(head -n 1 /proc/stat)"
+	python3 -c '
+import sys
+a, b = ([int(x) for x in s.split()[1:]] for s in sys.argv[1:3])
+d = [y - x for x, y in zip(a, b)]
+total, idle = sum(d), d[3] + d[4]
+print(f"{int(sys.argv[3]) * (total - idle) / max(total, 1):.2f}")
+' "$a" "$b" "$(nproc)"
+}
+
 # measure SIZE TOOL ROUND OUTFILE DIR CMD...: run CMD in DIR under time and
 # timeout, stdout to OUTFILE, stderr to the log; append a line to RESULTS.
 measure() {
 	local size="$1" tool="$2" round="$3" out="$4" dir="$5"
 	shift 5
-	local base="$RES/logs/$size.$tool.$round" rc=0 status wall user sys rss last load
+	local base="$RES/logs/$size.$tool.$round" rc=0 status wall user sys rss last busy
 	# Read the core and the binary first: memory reclaim may have dropped
 	# their pages from the page cache since their last run (the benchmark
 	# machine pages out file pages idle for a minute), and the runs measure
@@ -291,7 +309,7 @@ measure() {
 	# Let the writeback of what earlier runs wrote (an index is hundreds of
 	# MB) finish before the clock starts, so that it does not share the run.
 	sync
-	load="$(cut -d' ' -f1 /proc/loadavg)"
+	busy="$(busy_cpus)"
 	(cd "$dir" && /usr/bin/time -f '%e %U %S %M' -o "$base.time" \
 		timeout --kill-after=30 "$TIMEOUT" "$@" >"$out" 2>"$base.err") || rc=$?
 	last="$(tail -n 1 "$base.time" 2>/dev/null || true)"
@@ -305,8 +323,8 @@ measure() {
 	fi
 	[[ "$wall" =~ ^[0-9.]+$ ]] || { wall=; user=; sys=; rss=; }
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$round" "$status" \
-		"$wall" "$user" "$sys" "$rss" "$load" "$base.err" >>"$RESULTS"
-	log "  $size $tool #$round: $status${wall:+ (wall ${wall}s, user ${user}s, sys ${sys}s, rss ${rss} KB, load before $load)}"
+		"$wall" "$user" "$sys" "$rss" "$busy" "$base.err" >>"$RESULTS"
+	log "  $size $tool #$round: $status${wall:+ (wall ${wall}s, user ${user}s, sys ${sys}s, rss ${rss} KB, CPUs busy with other work before: $busy)}"
 }
 
 skip() { # SIZE TOOL REASON

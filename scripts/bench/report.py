@@ -109,7 +109,7 @@ def summarize(rows):
     wall = [float(r["wall_s"]) for r in ok]
     cpu = [float(r["user_s"]) + float(r["sys_s"]) for r in ok]
     rss = [int(r["maxrss_kb"]) for r in ok]
-    load = [float(r["load1"]) for r in ok if r.get("load1")]
+    busy = [float(r["busy_before"]) for r in ok if r.get("busy_before")]
     phases = {}
     heap_kb = []
     graph = None
@@ -132,8 +132,8 @@ def summarize(rows):
         if peak is not None:
             heap_kb.append(peak)
     return {
-        "load_min": min(load) if load else None,
-        "load_max": max(load) if load else None,
+        "busy_min": min(busy) if busy else None,
+        "busy_max": max(busy) if busy else None,
         "phases": {k: statistics.median(v) for k, v in phases.items()},
         "runs": len(ok),
         "failed": len(bad),
@@ -287,7 +287,7 @@ def main():
         base = summary.get((size, BASE), {})
         live = counts[size]["live_objects"] or counts[size]["hist_objects"]
         w(f"### {size} objects\n")
-        w("| tool | runs | wall s (median) | CPU s (user+sys) | peak RSS | RSS bytes / live object | wall vs gorefs retained | CPU vs | RSS vs | load before |")
+        w("| tool | runs | wall s (median) | CPU s (user+sys) | peak RSS | RSS bytes / live object | wall vs gorefs retained | CPU vs | RSS vs | others' busy CPUs before |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for key, label, _ in ROWS:
             s = summary.get((size, key))
@@ -303,11 +303,11 @@ def main():
             spread = ""
             if s["runs"] > 1 and s["wall_max"] > s["wall_min"]:
                 spread = f" ({fnum(s['wall_min'])}–{fnum(s['wall_max'])})"
-            load = "—"
-            if s["load_min"] is not None:
-                load = f"{s['load_min']:.1f}" if s["load_min"] == s["load_max"] else f"{s['load_min']:.1f}–{s['load_max']:.1f}"
+            busy = "—"
+            if s["busy_min"] is not None:
+                busy = f"{s['busy_min']:.2f}" if s["busy_min"] == s["busy_max"] else f"{s['busy_min']:.2f}–{s['busy_max']:.2f}"
             w(f"| {label} | {s['runs']} | {fnum(s['wall'])}{spread} | {fnum(s['cpu'])} | {fmb(s['rss'])} | {bpo} | "
-              f"{ratio(s['wall'], base.get('wall'))} | {ratio(s['cpu'], base.get('cpu'))} | {ratio(s['rss'], base.get('rss'))} | {load} |")
+              f"{ratio(s['wall'], base.get('wall'))} | {ratio(s['cpu'], base.get('cpu'))} | {ratio(s['rss'], base.get('rss'))} | {busy} |")
         w("")
         # gorefs' own phase times (GOREFS_TIMINGS=1), medians
         cols = [k for k in ("gorefs-histogram", "gorefs-retained", "gorefs-retained-index")
@@ -367,12 +367,12 @@ def main():
     if doc == "-":
         return
 
-    loads = [float(r["load1"]) for r in results if r.get("load1")]
+    busy = [float(r["busy_before"]) for r in results if r.get("busy_before")]
     nproc = int(meta.get("nproc", "1") or 1)
     noise = ""
-    if loads and max(loads) > nproc * 0.75:
-        noise = (f"\n**Noise:** the 1-minute load average before a run ranged from {min(loads):.1f} to "
-                 f"{max(loads):.1f} on {nproc} CPUs: other processes shared the machine, so wall times "
+    if busy and max(busy) > 0.25:
+        noise = (f"\n**Noise:** in the half second before a run, other processes kept {min(busy):.2f} to "
+                 f"{max(busy):.2f} of {nproc} CPUs busy: they shared the machine, so wall times "
                  "(and to a lesser degree CPU times) are inflated and vary between runs; compare the minima "
                  "in brackets and the CPU column.\n")
     mem_gib = int(meta.get("mem_kb", "0") or 0) / 2**20
