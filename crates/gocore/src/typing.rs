@@ -209,17 +209,18 @@ struct State<'a> {
     heap: &'a Heap,
     interned: HashMap<TypeRef, u32>,
     types: Vec<Option<TypeRef>>,
-    /// The layout of each interned type, by index into `types`, once a
-    /// round first walks an object of it: walking and slicing a round look
-    /// an object's layout up by its type index, not by hashing its type.
+    /// The layout of each interned type, by index into `types` (none for
+    /// index 0), laid out when the type is interned: assigning, slicing and
+    /// walking look an object's layout up by its type index, not by hashing
+    /// its type.
     type_layouts: Vec<Option<Arc<Layout>>>,
     /// The size of each interned type's value, once an object is assigned
     /// the type: with an object's count, how many bytes of it its type
     /// covers (see [`covered`]).
     type_sizes: Vec<u64>,
-    /// Whether walking an object of each interned type can propose
-    /// anything (see [`walks_to_anything`]): objects of other types (string
-    /// bytes, `[]byte` backing arrays, numbers) are not walked.
+    /// Whether walking an object of each interned type can propose anything
+    /// (see [`State::walks_to_anything`]), kept apart from the layouts
+    /// because every assignment asks.
     type_walks: Vec<bool>,
     /// Per object, by [`ObjId`]: the type so far.
     objs: Vec<ObjType>,
@@ -374,19 +375,6 @@ fn sorted_unique(mut ids: Vec<ObjId>, n: usize) -> Vec<ObjId> {
         }
     }
     ids
-}
-
-/// Whether [`State::walk_object`] proposes anything for an object of type
-/// `t` laid out as `layout`: runtime structures have walkers of their own,
-/// other types propose only through their pointer fields.
-fn walks_to_anything(t: TypeRef, layout: &Layout) -> bool {
-    matches!(
-        t,
-        TypeRef::MapHeader(_)
-            | TypeRef::MapDirectory(_)
-            | TypeRef::MapTable(_)
-            | TypeRef::ChanHeader(_)
-    ) || !layout.fields.is_empty()
 }
 
 /// The layout of a type with no pointers and no size.
@@ -587,11 +575,11 @@ impl State<'_> {
             return i;
         }
         let i = self.types.len() as u32;
-        let walks = walks_to_anything(t, &self.layout(t, 0));
+        let layout = self.layout(t, 0);
         self.types.push(Some(t));
-        self.type_layouts.push(None);
+        self.type_layouts.push(Some(layout));
         self.type_sizes.push(0);
-        self.type_walks.push(walks);
+        self.type_walks.push(self.walks_to_anything(i));
         self.interned.insert(t, i);
         i
     }
@@ -792,9 +780,9 @@ impl State<'_> {
     /// [`WALK_SLICE_BYTES`] of objects: one unit per object of `rest`, or
     /// several for a large array (see [`WALK_UNIT_BYTES`]); `pending` holds
     /// the elements of the current object not yet in a unit (`from == to`:
-    /// none). Lays out the objects' types. False when the round is done.
+    /// none). False when the round is done.
     fn next_slice(
-        &mut self,
+        &self,
         rest: &mut &[ObjId],
         pending: &mut WalkUnit,
         slice: &mut Vec<WalkUnit>,
@@ -847,10 +835,8 @@ impl State<'_> {
     /// walk reads objects in address order but far apart (the objects whose
     /// type changed), each read a miss of its own otherwise.
     fn prefetch_object(&self, unit: WalkUnit) {
-        // The element size `walk_object` steps by (types without a layout
-        // are not walked element by element).
-        let ty = self.objs[unit.id.index()].ty as usize;
-        let size = self.type_layouts[ty].as_ref().map_or(0, |l| l.size);
+        // The element size `walk_object` steps by.
+        let size = self.type_layout(self.objs[unit.id.index()].ty).size;
         // From the slot, not the user address: the malloc header (if any)
         // shares the first line, and the slot is one lookup less.
         let at = self.heap.slot(unit.id) + u64::from(unit.from) * size;
@@ -885,7 +871,7 @@ impl State<'_> {
             TypeRef::MapTable(m) => self.walk_map_table(start, m, out),
             TypeRef::ChanHeader(c) => self.walk_chan(id, start, c, out),
             _ => {
-                // Laid out when the unit was made (see `State::next_slice`).
+                // Laid out when the type was interned.
                 let Some(layout) = &self.type_layouts[o.ty as usize] else {
                     return;
                 };
@@ -1228,14 +1214,28 @@ impl State<'_> {
         }
     }
 
-    /// The layout of the interned type `ty` (not 0), from `type_layouts`.
-    fn type_layout(&mut self, ty: u32) -> &Layout {
-        let i = ty as usize;
-        if self.type_layouts[i].is_none() {
-            let l = self.types[i].map(|t| self.layout(t, 0)).unwrap_or_default();
-            self.type_layouts[i] = Some(l);
+    /// The layout of the interned type `ty`, from `type_layouts`.
+    fn type_layout(&self, ty: u32) -> &Layout {
+        self.type_layouts[ty as usize]
+            .as_deref()
+            .unwrap_or(&EMPTY_LAYOUT)
+    }
+
+    /// Whether [`State::walk_object`] proposes anything for an object of
+    /// the interned type `ty`: runtime structures have walkers of their
+    /// own, other types propose only through their pointer fields (objects
+    /// of string bytes, `[]byte` arrays or numbers are not walked).
+    fn walks_to_anything(&self, ty: u32) -> bool {
+        match self.types[ty as usize] {
+            Some(
+                TypeRef::MapHeader(_)
+                | TypeRef::MapDirectory(_)
+                | TypeRef::MapTable(_)
+                | TypeRef::ChanHeader(_),
+            ) => true,
+            Some(_) => !self.type_layout(ty).fields.is_empty(),
+            None => false,
         }
-        self.type_layouts[i].as_deref().unwrap_or(&EMPTY_LAYOUT)
     }
 
     /// Pointer layout of a type, cached.
