@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::compact::CompactU64s;
 use crate::csr::{split_by_bounds, to_usize, Csr};
 use crate::domtree::DomTree;
-use crate::{prefaulted_vec, NONE};
+use crate::{has_bit, prefaulted_vec, set_bit, NONE};
 
 /// The dominator relation of a graph from one root.
 ///
@@ -70,14 +70,13 @@ impl Dominators {
 
         // 0. Leaves with one predecessor, set aside (one bit per node).
         let (single, no_predecessor) = single_predecessor(succs);
-        let is_single = |v: u32| single[v as usize / 64] >> (v % 64) & 1 == 1;
         let mut aside: Vec<u64> = (0..n.div_ceil(64))
             .into_par_iter()
             .map(|w| {
                 let mut bits = 0u64;
                 for v in w * 64..(w * 64 + 64).min(n) {
                     let v32 = v as u32;
-                    if v32 != root && succs.degree(v32) == 0 && is_single(v32) {
+                    if v32 != root && succs.degree(v32) == 0 && has_bit(&single, v32) {
                         bits |= 1 << (v % 64);
                     }
                 }
@@ -88,7 +87,6 @@ impl Dominators {
         // such leaves.
         let parents = leaf_parents(succs, &single, root, &mut aside);
         drop(single);
-        let is_aside = |v: u32| aside[v as usize / 64] >> (v % 64) & 1 == 1;
         // At most this many nodes are searched (the root is never aside).
         let searched = n - aside.iter().map(|w| w.count_ones() as usize).sum::<usize>();
 
@@ -142,22 +140,21 @@ impl Dominators {
                     let lo = offsets.get(u as usize);
                     crate::prefetch(targets, to_usize(lo));
                 }
-                let (word, bit) = (t as usize / 64, 1u64 << (t % 64));
-                if visited[word] & bit == 0 {
-                    visited[word] |= bit;
+                if !has_bit(&visited, t) {
+                    set_bit(&mut visited, t);
                     let num = vertex.len() as u32;
                     vertex.push(t);
                     parent.push(from);
                     // Edges into set-aside nodes are skipped (their bitmap
                     // is small enough to stay in cache).
                     for &u in succs.successors(t) {
-                        if is_aside(u) {
+                        if has_bit(&aside, u) {
                             continue;
                         }
                         // A target visited already is a non-tree edge
                         // whenever it is popped: kept now, it takes no
                         // place on the stack and no fetch ahead.
-                        if visited[u as usize / 64] >> (u % 64) & 1 == 1 {
+                        if has_bit(&visited, u) {
                             non_tree.push((u, num));
                             continue;
                         }
@@ -269,7 +266,7 @@ impl Dominators {
             let reached = |v: u32| idom[v as usize].load(Relaxed) != NONE;
             let adopt_set_aside = |u: u32| {
                 for &t in succs.successors(u) {
-                    if is_aside(t) {
+                    if has_bit(&aside, t) {
                         idom[t as usize].store(u, Relaxed);
                     }
                 }
@@ -277,7 +274,7 @@ impl Dominators {
             (0..n as u32)
                 .into_par_iter()
                 .with_min_len(1 << 12)
-                .filter(|&u| !is_aside(u) && reached(u))
+                .filter(|&u| !has_bit(&aside, u) && reached(u))
                 .for_each(adopt_set_aside);
             parents
                 .par_iter()
@@ -464,7 +461,6 @@ impl Dominators {
 /// predecessor of another (its successors are leaves).
 fn leaf_parents(succs: &Csr, single: &[u64], root: u32, aside: &mut [u64]) -> Vec<u32> {
     let n = succs.node_count() as u32;
-    let is_leaf = |v: u32| aside[v as usize / 64] >> (v % 64) & 1 == 1;
     let parents: Vec<u32> = (0..n)
         .into_par_iter()
         .with_min_len(1 << 12)
@@ -472,12 +468,12 @@ fn leaf_parents(succs: &Csr, single: &[u64], root: u32, aside: &mut [u64]) -> Ve
             let out = succs.successors(v);
             v != root
                 && !out.is_empty()
-                && single[v as usize / 64] >> (v % 64) & 1 == 1
-                && out.iter().all(|&t| is_leaf(t))
+                && has_bit(single, v)
+                && out.iter().all(|&t| has_bit(aside, t))
         })
         .collect();
     for &v in &parents {
-        aside[v as usize / 64] |= 1 << (v % 64);
+        set_bit(aside, v);
     }
     parents
 }

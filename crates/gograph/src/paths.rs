@@ -86,7 +86,7 @@ pub fn shortest_paths_to(
                 }
                 *slot = v + 1;
                 if is_extra {
-                    extra_edge[u as usize / 64] |= 1 << (u % 64);
+                    crate::set_bit(&mut extra_edge, u);
                 }
                 if is_source(u) {
                     sources.push(u);
@@ -107,8 +107,7 @@ pub fn shortest_paths_to(
             let mut v = s;
             while v != target {
                 path.nodes.push(v);
-                path.via_extra
-                    .push(extra_edge[v as usize / 64] >> (v % 64) & 1 != 0);
+                path.via_extra.push(crate::has_bit(&extra_edge, v));
                 v = next[v as usize] - 1;
             }
             path.nodes.push(target);
