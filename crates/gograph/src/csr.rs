@@ -3,6 +3,8 @@
 //! batch at a time with [`CsrBuilder`]; from raw parts or an edge list)
 //! and the transpose (predecessor graph).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::ascending::Ascending;
@@ -94,47 +96,44 @@ impl CsrBuilder {
     /// before and are sorted by `first_node`; nodes between chunks have no
     /// successors.
     pub fn append(&mut self, chunks: Vec<Chunk>) -> Result<(), CsrError> {
-        // Places are checked in O(chunks); each chunk's rows start after
-        // the empty rows before it, its edges at the edges before it.
+        // Places are checked in O(chunks): each chunk owns the empty rows
+        // before it and its own, and its edges start at the edges before
+        // it. `row_bounds` and `edge_bounds` are relative to what the
+        // builder holds already.
         let (n, first_chunk) = (self.n, self.chunks);
-        let mut covered = self.low.len();
-        let mut edges = self.targets.len() as u64;
-        let mut places = Vec::with_capacity(chunks.len());
+        let (rows, edges) = (self.low.len(), self.targets.len());
+        let (mut row_bounds, mut edge_bounds) = (vec![0], vec![0]);
         for (k, c) in chunks.iter().enumerate() {
-            let end = check_chunk_place(first_chunk + k, c, covered, n)?;
-            places.push((end - covered, edges));
-            covered = end;
-            edges += c.targets.len() as u64;
+            let end = check_chunk_place(first_chunk + k, c, rows + row_bounds[k], n)?;
+            row_bounds.push(end - rows);
+            edge_bounds.push(edge_bounds[k] + c.targets.len());
         }
         (chunks.par_iter().enumerate())
             .try_for_each(|(k, c)| check_chunk_rows(first_chunk + k, c, n))?;
         self.chunks += chunks.len();
 
-        let rows = self.low.len();
-        let row_pieces = split_spare(&mut self.low, places.iter().map(|p| p.0));
-        let edge_pieces = split_spare(&mut self.targets, chunks.iter().map(|c| c.targets.len()));
-        let mut row_at = rows;
-        let jobs: Vec<_> = (places.iter().zip(row_pieces).zip(edge_pieces).zip(chunks))
-            .map(|(((&(len, base), rows), edges), c)| {
-                row_at += len;
-                (row_at - len, base, rows, edges, c)
-            })
+        let (row_end, edge_end) = (
+            rows + row_bounds[chunks.len()],
+            edges + edge_bounds[chunks.len()],
+        );
+        let jobs: Vec<_> = (split_spare(&mut self.low, &row_bounds).into_iter())
+            .zip(split_spare(&mut self.targets, &edge_bounds))
+            .zip(chunks)
             .collect();
         // Consuming the chunks frees each one right after its copy.
-        let high: Vec<Vec<(usize, u64)>> = jobs
-            .into_par_iter()
-            .map(|(first_row, base, rows, edges, c)| {
-                for (slot, &t) in edges.iter_mut().zip(&c.targets) {
+        let high: Vec<Vec<(usize, u64)>> = (jobs.into_par_iter().enumerate())
+            .map(|(k, ((row_starts, targets), c))| {
+                for (slot, &t) in targets.iter_mut().zip(&c.targets) {
                     slot.write(t);
                 }
-                write_row_starts(rows, first_row, base, &c.counts)
+                let base = (edges + edge_bounds[k]) as u64;
+                write_row_starts(row_starts, rows + row_bounds[k], base, &c.counts)
             })
             .collect();
-        // SAFETY: every piece of the spare capacity was written above: the
-        // pieces cover exactly `covered - rows` rows and `edges` edges.
+        // SAFETY: the pieces written above cover the room up to these ends.
         unsafe {
-            self.low.set_len(covered);
-            self.targets.set_len(to_usize(edges));
+            self.low.set_len(row_end);
+            self.targets.set_len(edge_end);
         }
         self.high.extend(high.into_iter().flatten());
         Ok(())
@@ -161,7 +160,7 @@ impl CsrBuilder {
 /// first row's number. Gives where the high 32 bits of the starts change,
 /// as [`Ascending::from_runs`] takes them (from `first_row` on).
 fn write_row_starts(
-    rows: &mut [std::mem::MaybeUninit<u32>],
+    rows: &mut [MaybeUninit<u32>],
     first_row: usize,
     base: u64,
     counts: &[u32],
@@ -182,29 +181,21 @@ fn write_row_starts(
 }
 
 /// `s` as uninitialised memory to write into.
-fn as_uninit(s: &mut [u32]) -> &mut [std::mem::MaybeUninit<u32>] {
+fn as_uninit(s: &mut [u32]) -> &mut [MaybeUninit<u32>] {
     // SAFETY: `MaybeUninit<u32>` has `u32`'s layout, and only initialised
     // values are written through the result.
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
 }
 
-/// Reserves room after `v`'s elements for pieces of `lens` elements and
-/// gives the pieces, in order, to be written before `set_len`. Exactly that
-/// room: a large vector grows by moving its pages, not its bytes (see the
-/// gorefs allocator), and room reserved ahead would count as memory held.
-fn split_spare(
-    v: &mut Vec<u32>,
-    lens: impl Iterator<Item = usize> + Clone,
-) -> Vec<&mut [std::mem::MaybeUninit<u32>]> {
-    v.reserve_exact(lens.clone().sum());
-    let mut rest = v.spare_capacity_mut();
-    let mut pieces = Vec::new();
-    for len in lens {
-        let (piece, tail) = rest.split_at_mut(len);
-        pieces.push(piece);
-        rest = tail;
-    }
-    pieces
+/// Reserves room after `v`'s elements for the pieces `bounds` delimit (as
+/// [`split_by_bounds`], from 0) and gives the pieces, to be written before
+/// `set_len`. Exactly that room: a large vector grows by moving its pages,
+/// not its bytes (see the gorefs allocator), and room reserved ahead would
+/// count as memory held.
+fn split_spare<'a>(v: &'a mut Vec<u32>, bounds: &[usize]) -> Vec<&'a mut [MaybeUninit<u32>]> {
+    let room = bounds.last().copied().unwrap_or(0);
+    v.reserve_exact(room);
+    split_by_bounds(&mut v.spare_capacity_mut()[..room], bounds)
 }
 
 impl Csr {
