@@ -138,13 +138,36 @@ impl Progress for Bar {
     }
 }
 
+/// The CPU time (user and system) of all of gorefs's threads so far: with
+/// the wall time, how well a phase keeps both CPUs busy.
+#[cfg(unix)]
+fn cpu_seconds() -> f64 {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return 0.0;
+        }
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn cpu_seconds() -> f64 {
+    0.0
+}
+
 /// The heap peak so far (what gorefs allocated, the mapped core and binary
 /// excluded), `VmHWM` (Linux), and the resident anonymous memory and file
-/// pages (the core's) now, for `GOREFS_TIMINGS`.
+/// pages (the core's) now, with the wall and CPU time so far, for
+/// `GOREFS_TIMINGS`.
 fn memory_figures() -> String {
     let at = STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
     let heap = format!(
-        "at {at:.3} s, heap {} kB, peak so far {} kB",
+        "at {at:.3} s, cpu {:.3} s, heap {} kB, peak so far {} kB",
+        cpu_seconds(),
         crate::alloc::held_bytes() / 1024,
         crate::alloc::peak_bytes() / 1024
     );
