@@ -104,8 +104,12 @@ impl References {
     /// less than marking by scanning from the roots and reading the live
     /// objects' pointers again for the graph: the core is read
     /// sequentially, each pointer is located once, and marking becomes a
-    /// search over compact arrays. It also reads the core for the last
-    /// time, so the kernel takes back its pages wave by wave.
+    /// search over compact arrays.
+    ///
+    /// It reads the core for the last time, as typing does, which runs at
+    /// the same time: the caller lets the kernel take back the core's pages
+    /// when both are done ([`Image::release_resident`]). It advances
+    /// `progress` by one per object read, in a phase the caller begins.
     pub(crate) fn extract(
         heap: &Heap,
         mem: &Image,
@@ -122,15 +126,13 @@ impl References {
         let n = n_objects + n_roots + 1;
         let super_root = u32::try_from(n - 1).map_err(|_| too_big(n))?;
 
-        progress.phase("extracting references", Some(n_objects as u64));
-        // In waves of address order, each in parallel, releasing a wave's
-        // pages when it is done. Each wave's rows go into the graph before
-        // the next wave is read, which reuses their memory.
+        // In waves of address order, each in parallel. Each wave's rows go
+        // into the graph before the next wave is read, which reuses their
+        // memory.
         let mut succ = CsrBuilder::new(n).map_err(graph_error)?;
         let n_chunks = n_objects.div_ceil(CHUNK);
         for wave in (0..n_chunks).step_by(WAVE_CHUNKS) {
             let wave = wave..(wave + WAVE_CHUNKS).min(n_chunks);
-            let (first, last) = (wave.start * CHUNK, (wave.end * CHUNK).min(n_objects));
             let rows = (wave.into_par_iter().map(|c| {
                 let first = c * CHUNK;
                 let last = (first + CHUNK).min(n_objects);
@@ -140,10 +142,7 @@ impl References {
             }))
             .collect();
             succ.append(rows).map_err(graph_error)?;
-            let end = heap.objects.try_get(last).map_or(Addr(u64::MAX), Addr);
-            mem.release_addresses(heap.slot(ObjId(first as u32)), end);
         }
-        mem.release_resident();
 
         // Root nodes' rows, in node order, then the super-root's.
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n_roots];
@@ -171,7 +170,6 @@ impl References {
         succ.append(vec![root_chunk]).map_err(graph_error)?;
         let mut succ = succ.finish();
 
-        progress.phase("marking", None);
         let mut marks = gograph::reachable(&succ, [super_root]);
         marks.truncate(n_objects);
         succ.retain_rows(|v| v >= n_objects_u32 || marks.contains(v));

@@ -205,7 +205,11 @@ impl Core {
             ));
         }
 
-        progress.phase("typing", None);
+        // The bar counts the objects read for references.
+        progress.phase(
+            "typing and extracting references",
+            Some(heap.object_count() as u64),
+        );
         let typing_layout = typing_layout(&l);
         let typer = Typer {
             mem,
@@ -223,15 +227,26 @@ impl Core {
                 .filter(|s| !s.is_null())
                 .collect()
         });
-        let types = typer.run(
-            &heap,
-            &typed_roots,
-            &roots.typed_objects,
-            untyped_slots.as_deref(),
+        // Typing and extracting references (with marking) both read the
+        // heap from the core, and neither needs the other: side by side,
+        // each fills the CPUs the other leaves idle (typing applies each
+        // round's proposals on one thread). Doing so keeps the core's pages
+        // resident until both are done; the heap peak is the dominators',
+        // which comes later. One phase for both, as they run at once.
+        let (types, extracted) = rayon::join(
+            || {
+                typer.run(
+                    &heap,
+                    &typed_roots,
+                    &roots.typed_objects,
+                    untyped_slots.as_deref(),
+                )
+            },
+            || References::extract(&heap, &self.loaded.image, &rtypes, &roots, progress),
         );
-        // Last, as it lets the kernel take back the core's pages.
-        let (references, marks) =
-            References::extract(&heap, &self.loaded.image, &rtypes, &roots, progress)?;
+        // Nothing reads the core's heap again in bulk.
+        self.loaded.image.release_resident();
+        let (references, marks) = extracted?;
         Ok(Analysis {
             core: self,
             rtypes,
@@ -387,14 +402,19 @@ impl Analysis<'_> {
     pub fn take_references(&mut self, progress: &dyn Progress) -> Result<References, Error> {
         match self.references.take() {
             Some(refs) => Ok(refs),
-            None => References::extract(
-                &self.heap,
-                &self.core.loaded.image,
-                &self.rtypes,
-                &self.roots,
-                progress,
-            )
-            .map(|(refs, _)| refs),
+            None => {
+                let n_objects = self.heap.object_count() as u64;
+                progress.phase("extracting references", Some(n_objects));
+                let extracted = References::extract(
+                    &self.heap,
+                    &self.core.loaded.image,
+                    &self.rtypes,
+                    &self.roots,
+                    progress,
+                );
+                self.core.loaded.image.release_resident();
+                extracted.map(|(refs, _)| refs)
+            }
         }
     }
 
