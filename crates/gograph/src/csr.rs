@@ -425,7 +425,7 @@ impl Csr {
 
 /// An integer type of row offsets while a graph is built: `u32` when its
 /// edges are fewer than 2^32 (half the memory), else `u64`.
-trait Offset: Copy + Default + Send + Sync {
+pub(crate) trait Offset: Copy + Default + Send + Sync {
     /// `x`, which the caller knows to fit.
     fn from_u64(x: u64) -> Self;
     fn to_u64(self) -> u64;
@@ -517,7 +517,10 @@ impl Pairs for Reversed<'_> {
 /// pair count for the scatter) and scans all the pairs for those landing in
 /// its range; the extra sequential reads are cheap next to the random
 /// writes they split up.
-fn group_by_row<O: Offset>(n: usize, pairs: &(impl Pairs + ?Sized)) -> (Vec<O>, Vec<u32>) {
+pub(crate) fn group_by_row<O: Offset>(
+    n: usize,
+    pairs: &(impl Pairs + ?Sized),
+) -> (Vec<O>, Vec<u32>) {
     let e = pairs.count();
     let parts = scan_parts(e);
 

@@ -4,8 +4,46 @@
 
 use rayon::prelude::*;
 
+use crate::csr::{group_by_row, Pairs};
 use crate::dominators::Retained;
-use crate::{filled_vec, NONE};
+use crate::NONE;
+
+/// The `(dominator, node)` pair of every node in the tree but the root,
+/// in node order: grouped by dominator, the children lists.
+struct ChildPairs<'a> {
+    idom: &'a [u32],
+    root: u32,
+}
+
+impl ChildPairs<'_> {
+    fn is_child(&self, v: usize, d: u32) -> bool {
+        d != NONE && v != self.root as usize
+    }
+}
+
+impl Pairs for ChildPairs<'_> {
+    fn count(&self) -> usize {
+        (self.idom.par_iter().enumerate().with_min_len(1 << 14))
+            .filter(|&(v, &d)| self.is_child(v, d))
+            .count()
+    }
+
+    fn for_each_row(&self, mut f: impl FnMut(u32)) {
+        for (v, &d) in self.idom.iter().enumerate() {
+            if self.is_child(v, d) {
+                f(d);
+            }
+        }
+    }
+
+    fn for_each_rev(&self, mut f: impl FnMut(u32, u32)) {
+        for (v, &d) in self.idom.iter().enumerate().rev() {
+            if self.is_child(v, d) {
+                f(d, v as u32);
+            }
+        }
+    }
+}
 
 /// Children lists of a dominator tree, in CSR form.
 ///
@@ -19,10 +57,6 @@ pub struct DomTree {
     children: Vec<u32>,
 }
 
-/// How many nodes ahead [`DomTree::from_idom`] asks for a dominator's
-/// entry.
-const TREE_AHEAD: usize = 16;
-
 impl DomTree {
     /// Builds the tree from `idom` (by node; [`NONE`] for nodes outside the
     /// tree, `idom[root] == root` or [`NONE`]), as kept by
@@ -33,37 +67,7 @@ impl DomTree {
     pub fn from_idom(idom: &[u32], root: u32) -> DomTree {
         let n = idom.len();
         assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
-        let is_child = |v: usize, d: u32| d != NONE && v != root as usize;
-        // Counts, then inclusive prefix sums (offsets[d] = end of d's list),
-        // then a backwards fill that leaves offsets[d] at the list's start.
-        // Both passes hit the dominators' entries at random: each is asked
-        // for a few nodes ahead.
-        let mut offsets = filled_vec(n + 1, 0u32);
-        for (v, &d) in idom.iter().enumerate() {
-            if let Some(&ahead) = idom.get(v + TREE_AHEAD) {
-                crate::prefetch(&offsets, ahead as usize);
-            }
-            if is_child(v, d) {
-                offsets[d as usize] += 1;
-            }
-        }
-        let mut sum = 0u32;
-        for o in &mut offsets[..n] {
-            sum += *o;
-            *o = sum;
-        }
-        offsets[n] = sum;
-        let mut children = filled_vec(sum as usize, 0u32);
-        for (v, &d) in idom.iter().enumerate().rev() {
-            if let Some(&ahead) = v.checked_sub(TREE_AHEAD).map(|a| &idom[a]) {
-                crate::prefetch(&offsets, ahead as usize);
-            }
-            if is_child(v, d) {
-                let at = &mut offsets[d as usize];
-                *at -= 1;
-                children[*at as usize] = v as u32;
-            }
-        }
+        let (offsets, children) = group_by_row::<u32>(n, &ChildPairs { idom, root });
         DomTree {
             root,
             offsets,
