@@ -336,9 +336,13 @@ const WALK_AHEAD: usize = 4;
 
 /// Bytes of objects walked before their proposals are applied: bounds the
 /// proposals held at once (at most one per pointer word, before
-/// [`State::locate_proposals`] drops those that change nothing). 2 MiB
-/// held 30 MB more at the peak of typing on the 4M bench core, no faster.
-const WALK_SLICE_BYTES: u64 = 1 << 20;
+/// [`State::locate_proposals`] drops those that change nothing). Typing
+/// runs beside the extraction of references, so what it holds adds to the
+/// extraction's graph: with 1 MiB, the two together made the heap peak of
+/// the 1M bench core (61 MB, past its memory budget of 40 B per object and
+/// 8 per reference); 512 KiB holds 12 MB less there, and is no slower at
+/// 4M. 2 MiB held 30 MB more at the peak of typing on the 4M core.
+const WALK_SLICE_BYTES: u64 = 512 << 10;
 /// Bytes of one array walked as one unit: a large array (`[]*T` of the
 /// whole heap, a map's groups) is split, so that no unit, and no slice,
 /// holds an unbounded number of proposals.
