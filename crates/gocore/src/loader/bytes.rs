@@ -54,26 +54,6 @@ impl Bytes {
         }
     }
 
-    /// [`Bytes::release_resident`] for the whole pages of `offset..end`.
-    pub fn release_range(&self, offset: u64, end: u64) {
-        const PAGE: u64 = 4096;
-        let (Bytes::Mapped(m), Some(start)) = (self, offset.checked_next_multiple_of(PAGE)) else {
-            return;
-        };
-        let end = (end / PAGE * PAGE).min(m.len() as u64);
-        let (Ok(start), Ok(len)) = (
-            usize::try_from(start),
-            usize::try_from(end.saturating_sub(start)),
-        ) else {
-            return;
-        };
-        if len > 0 {
-            // SAFETY: as for `release_resident`.
-            let _ =
-                unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
-        }
-    }
-
     /// Map `path`, decompressing it if it starts with the zstd magic.
     pub fn open(path: &Path) -> Result<Bytes, LoadError> {
         let io = |source| LoadError::Io {

@@ -139,20 +139,6 @@ impl Image {
         self.exe.release_resident();
     }
 
-    /// [`Image::release_resident`] for the core's pages that hold the
-    /// addresses `start..end` (whole pages only).
-    pub fn release_addresses(&self, start: Addr, end: Addr) {
-        let first = self.extents.partition_point(|e| e.end <= start.0);
-        for e in self.extents[first..].iter().take_while(|e| e.start < end.0) {
-            if let Src::Core(off) = e.src {
-                let from = start.0.max(e.start) - e.start;
-                let to = end.0.min(e.end) - e.start;
-                self.core
-                    .release_range(off.saturating_add(from), off.saturating_add(to));
-            }
-        }
-    }
-
     /// Where the byte at `addr` comes from, or `None` if it is not mapped.
     pub fn source_at(&self, addr: Addr) -> Option<Source> {
         self.extent_at(addr.0).map(|e| source(e.src))
