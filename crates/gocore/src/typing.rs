@@ -368,7 +368,7 @@ fn sorted_unique(mut ids: Vec<ObjId>, n: usize) -> Vec<ObjId> {
     }
     let mut bits = vec![0u64; n.div_ceil(64)];
     for id in &ids {
-        bits[id.index() / 64] |= 1 << (id.index() % 64);
+        gograph::set_bit(&mut bits, id.0);
     }
     ids.clear();
     for (w, &word) in bits.iter().enumerate() {
@@ -668,7 +668,7 @@ impl State<'_> {
         for (id, typ, count) in fixed {
             let ty = self.intern(TypeRef::Rt(typ));
             self.objs[id.index()] = ObjType { ty, count };
-            self.fixed[id.index() / 64] |= 1 << (id.index() % 64);
+            gograph::set_bit(&mut self.fixed, id.0);
             if self.type_walks[ty as usize] {
                 self.work.push(id);
             }
@@ -758,7 +758,7 @@ impl State<'_> {
         let proposed = covered(t, size, count.unwrap_or(1), data_size);
         let o = self.objs[i];
         let count = count.map(|c| c.min(u64::from(u32::MAX)) as u32);
-        if self.fixed[i / 64] >> (i % 64) & 1 == 1 {
+        if gograph::has_bit(&self.fixed, found.id.0) {
             // Trust the header's element type; only learn the exact length.
             return count
                 .filter(|_| self.types[o.ty as usize] == Some(t))
@@ -1046,7 +1046,7 @@ impl State<'_> {
             (0..heap.object_count())
                 .into_par_iter()
                 .with_min_len(WALK_CHUNK)
-                .filter(|&i| st.fixed[i / 64] >> (i % 64) & 1 == 0)
+                .filter(|&i| !gograph::has_bit(&st.fixed, i as u32))
                 .flat_map_iter(|i| {
                     let mut found = Vec::new();
                     heap.for_each_pointer(mem, rtypes, ObjId(i as u32), |slot, p| {

@@ -83,13 +83,13 @@ pub fn prefaulted_vec<T: Copy + Send + Sync + Default>(n: usize) -> Vec<T> {
 
 /// Whether bit `v` is set in `words` (one bit per node, 64 to a word).
 #[inline(always)]
-pub(crate) fn has_bit(words: &[u64], v: u32) -> bool {
+pub fn has_bit(words: &[u64], v: u32) -> bool {
     words[v as usize / 64] >> (v % 64) & 1 == 1
 }
 
 /// Sets bit `v` in `words` (one bit per node, 64 to a word).
 #[inline(always)]
-pub(crate) fn set_bit(words: &mut [u64], v: u32) {
+pub fn set_bit(words: &mut [u64], v: u32) {
     words[v as usize / 64] |= 1 << (v % 64);
 }
 
