@@ -231,8 +231,8 @@ impl Core {
         // heap from the core, and neither needs the other: side by side,
         // each fills the CPUs the other leaves idle (typing applies each
         // round's proposals on one thread). Doing so keeps the core's pages
-        // resident until both are done; the heap peak is the dominators',
-        // which comes later. One phase for both, as they run at once.
+        // resident until both are done; the heap's peak comes later (the
+        // dominators, the report). One phase for both, as they run at once.
         let (types, extracted) = rayon::join(
             || {
                 typer.run(
