@@ -15,7 +15,7 @@ use gocore::heap::ObjId;
 use gocore::model::HeapModel;
 use gocore::process::{Analysis, Core};
 use gocore::query::Node;
-use gograph::{DomTree, NONE};
+use gograph::NONE;
 use serde::{Deserialize, Serialize};
 
 use crate::report::view::View;
@@ -182,8 +182,7 @@ pub fn build(
         })
         .collect();
 
-    let tree = DomTree::from_idom(&m.graph.idom, super_root);
-    let roots = top_roots(&view, &tree, top, include_values);
+    let roots = top_roots(&view, top, include_values);
 
     let mut by_state: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
     for g in &a.goroutines {
@@ -235,8 +234,9 @@ pub fn build(
 
 /// Root nodes merged by key, largest first, each with the path down its
 /// largest dominated objects.
-fn top_roots(view: &View<'_>, tree: &DomTree, top: usize, include_values: bool) -> Vec<RootEntry> {
+fn top_roots(view: &View<'_>, top: usize, include_values: bool) -> Vec<RootEntry> {
     let m = view.model;
+    let tree = &m.graph.tree;
     let mut merged: HashMap<String, (RootEntry, u32)> = HashMap::new();
     for e in m.retained_by_root(false) {
         let Node::Root(r) = m.node(e.node) else {
@@ -258,20 +258,27 @@ fn top_roots(view: &View<'_>, tree: &DomTree, top: usize, include_values: bool) 
             .then_with(|| x.key().cmp(&y.key()))
     });
     roots.truncate(top);
+    let position = tree.positions();
     view.with_namer(|namer| {
         roots
             .into_iter()
             .map(|(mut entry, node)| {
                 // Follow the largest dominated child down.
-                let mut v = node;
+                let (mut v, mut at) = (node, position[node as usize]);
                 for _ in 0..PATH_DEPTH {
-                    let Some(&child) = tree.children(v).iter().max_by(|&&x, &&y| {
+                    if at == NONE {
+                        break; // not in the tree
+                    }
+                    let largest = tree.children(at as usize).max_by(|&x, &y| {
+                        let (x, y) = (tree.preorder()[x], tree.preorder()[y]);
                         m.retained_bytes(x)
                             .cmp(&m.retained_bytes(y))
                             .then(y.cmp(&x))
-                    }) else {
+                    });
+                    let Some(c) = largest else {
                         break;
                     };
+                    let child = tree.preorder()[c];
                     let Node::Object(id) = m.node(child) else {
                         break;
                     };
@@ -281,7 +288,7 @@ fn top_roots(view: &View<'_>, tree: &DomTree, top: usize, include_values: bool) 
                         retained_bytes: m.retained_bytes(child),
                         field: (include_values && direct).then(|| namer.field(v, id)),
                     });
-                    v = child;
+                    (v, at) = (child, c as u32);
                 }
                 entry
             })

@@ -40,7 +40,7 @@ use gocore::heap::ObjId;
 use gocore::model::{HeapModel, FLAG_NOSCAN};
 use gocore::query::{package_of, Node, StepNamer};
 use gocore::typing::ObjType;
-use gograph::{bfs_parents, DomTree, Visit, NONE};
+use gograph::{bfs_tree, NONE};
 
 use super::view::View;
 use crate::cli::TreeMode;
@@ -276,12 +276,11 @@ fn build(v: &View<'_>, namer: &StepNamer<'_>, mode: TreeMode) -> RetentionTree {
     let g = &m.graph;
     let n = g.idom.len();
     let super_root = (n - 1) as u32;
-    let domtree = DomTree::from_idom(&g.idom, super_root);
     let bfs;
     let tree = match mode {
-        TreeMode::Dominators => &domtree,
+        TreeMode::Dominators => &g.tree,
         TreeMode::Paths => {
-            bfs = DomTree::from_idom(&bfs_parents(&g.succ, super_root), super_root);
+            bfs = bfs_tree(&g.succ, super_root);
             &bfs
         }
     };
@@ -309,12 +308,15 @@ fn build(v: &View<'_>, namer: &StepNamer<'_>, mode: TreeMode) -> RetentionTree {
     let mut frame_of = vec![NONE; n];
     frame_of[super_root as usize] = ALL;
     let mut offsets = Vec::new();
-    for visit in tree.walk() {
-        let Visit::Enter(p) = visit else { continue };
-        let kids = tree.children(p);
+    let mut kids = Vec::new();
+    // Parents before children, each node's children ascending.
+    for (at, &p) in tree.preorder().iter().enumerate() {
+        kids.clear();
+        kids.extend(tree.children(at).map(|c| tree.preorder()[c]));
         if kids.is_empty() {
             continue;
         }
+        kids.sort_unstable();
         // In paths mode, the offset of the first pointer of p to each child.
         offsets.clear();
         if let (TreeMode::Paths, Node::Object(src)) = (mode, m.node(p)) {
@@ -374,7 +376,7 @@ fn build(v: &View<'_>, namer: &StepNamer<'_>, mode: TreeMode) -> RetentionTree {
     }
     let mut frames = b.frames.frames;
     // What each frame's objects retain together.
-    let totals = domtree.retained_by_key(&g.retained, &frame_of, frames.len());
+    let totals = g.tree.retained_by_key(&g.retained, &frame_of, frames.len());
     for (fr, t) in frames.iter_mut().zip(&totals) {
         fr.retained = t.bytes;
     }

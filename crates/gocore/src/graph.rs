@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use gograph::{Chunk, Csr, CsrBuilder, Dominators, NodeSet, Retained, SparseRows};
+use gograph::{Chunk, Csr, CsrBuilder, DomTree, Dominators, NodeSet, Retained, SparseRows};
 use gotypes::rtype::TypeReader;
 use rayon::prelude::*;
 
@@ -70,6 +70,9 @@ pub struct HeapGraph {
     /// that refer to object `v` (few rows: stored sparsely).
     pub weak_pred: SparseRows,
     pub idom: Vec<u32>,
+    /// The dominator tree in preorder (from `idom`), for the passes over
+    /// every subtree (retained by type).
+    pub tree: DomTree,
     pub retained: Retained,
 }
 
@@ -247,8 +250,12 @@ impl HeapGraph {
 
         progress.phase("computing dominators", None);
         let dom = Dominators::compute(&refs.succ, refs.super_root);
-        let retained = dom.retained_with(|v| if v < n_objects { object_size(v) } else { 0 });
+        // The tree first, so that the search's preorder is gone (4 bytes
+        // per node) before the retained sizes are made from the tree's.
+        let tree = dom.tree();
         let (idom, _) = dom.into_parts();
+        let retained =
+            tree.retained_with(&idom, |v| if v < n_objects { object_size(v) } else { 0 });
         Ok(HeapGraph {
             n_objects,
             root_nodes: refs.root_nodes,
@@ -258,6 +265,7 @@ impl HeapGraph {
             pred: OnceLock::new(),
             weak_pred,
             idom,
+            tree,
             retained,
         })
     }

@@ -15,7 +15,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use gograph::{Ascending, CompactU64s, Csr, Retained, SparseRows};
+use gograph::{Ascending, CompactU64s, Csr, DomTree, Retained, SparseRows};
 use gotypes::dwarf::DwarfInfo;
 
 use crate::graph::{HeapGraph, RootNode, RootSlot};
@@ -28,7 +28,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 9;
+const FORMAT: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -167,6 +167,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64s(weak_offsets);
     w.u32s(weak_targets);
     w.u32s(&g.idom);
+    w.u32s(g.tree.preorder());
     w.compact(&g.retained.bytes);
     w.u32s(&g.retained.objects);
 
@@ -288,6 +289,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
     let pred = Csr::from_parts(r.ascending()?, r.u32s()?).ok()?;
     let (weak_nodes, weak_offsets, weak_targets) = (r.u32s()?, r.u64s()?, r.u32s()?);
     let idom = r.u32s()?;
+    let tree_order = r.u32s()?;
     let retained = Retained {
         bytes: r.compact()?,
         objects: r.u32s()?,
@@ -316,6 +318,10 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
     {
         return None;
     }
+    let tree = DomTree::from_topological(&idom, &tree_order)?;
+    if tree.root() as usize != nodes - 1 {
+        return None;
+    }
     Some(HeapModel {
         objects,
         types,
@@ -330,6 +336,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
             pred: pred.into(),
             weak_pred,
             idom,
+            tree,
             retained,
         },
     })

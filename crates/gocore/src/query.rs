@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use gograph::{shortest_paths_to, Adjacency, DomTree, KeyGroups, KeyTotals, NodeKey, NONE};
+use gograph::{shortest_paths_to, Adjacency, KeyGroups, KeyTotals, NodeKey, NONE};
 use gotypes::Memory;
 
 use crate::describe::Describer;
@@ -155,12 +155,7 @@ impl HeapModel {
     /// largest first. One key per node (its type group) serves both.
     fn retained_by(&self, packages: bool) -> (Vec<GroupTotals>, Vec<GroupTotals>) {
         let g = &self.graph;
-        let root = (g.idom.len() - 1) as u32;
-        // Sequential passes over every node, on the rayon pool together.
-        let ((keys, types, first_type), tree) = rayon::join(
-            || self.type_group_keys(),
-            || DomTree::from_idom(&g.idom, root),
-        );
+        let (keys, types, first_type) = self.type_group_keys();
         let mut groupings = vec![KeyGroups {
             of_key: None,
             n_groups: types.len(),
@@ -192,8 +187,8 @@ impl HeapModel {
             });
         }
         let mut totals = match keys {
-            GroupKeys::Narrow(keys) => tree.retained_by_keys(&g.retained, &keys, &groupings),
-            GroupKeys::Wide(keys) => tree.retained_by_keys(&g.retained, &keys, &groupings),
+            GroupKeys::Narrow(keys) => g.tree.retained_by_keys(&g.retained, &keys, &groupings),
+            GroupKeys::Wide(keys) => g.tree.retained_by_keys(&g.retained, &keys, &groupings),
         };
         let package_totals = if packages { totals.pop() } else { None };
         (

@@ -409,48 +409,61 @@ impl Dominators {
     /// (called once per reachable node, from the rayon pool), so that the
     /// caller needs no array of sizes.
     pub fn retained_with(&self, self_size: impl Fn(u32) -> u64 + Sync) -> Retained {
-        let n = self.node_count();
-        // Own sizes in node order, in parallel; then the sums, sequential.
-        let own = |v: usize| {
-            if self.idom[v] == NONE {
-                0
-            } else {
-                self_size(v as u32)
-            }
-        };
-        let mut bytes = CompactU64s::from_fn(n, own);
-        let mut objects: Vec<u32> = (0..n)
-            .into_par_iter()
-            .map(|v| u32::from(bytes.get(v) > 0))
-            .collect();
-        // Skip the root (preorder[0]), whose idom is itself. The sums hit
-        // the nodes and their dominators at random: the dominator of a node
-        // a few places ahead is looked up, and then both their sums asked
-        // for.
-        let order = &self.preorder;
-        for i in (1..order.len()).rev() {
-            if let Some(a) = i.checked_sub(2 * RETAINED_AHEAD) {
-                crate::prefetch(&self.idom, order[a] as usize);
-            }
-            if let Some(a) = i.checked_sub(RETAINED_AHEAD) {
-                let (u, d) = (order[a] as usize, self.idom[order[a] as usize] as usize);
-                bytes.prefetch(d);
-                crate::prefetch(&objects, d);
-                bytes.prefetch(u);
-                crate::prefetch(&objects, u);
-            }
-            let v = order[i] as usize;
-            let d = self.idom[v] as usize;
-            bytes.add(d, bytes.get(v));
-            objects[d] += objects[v];
-        }
-        Retained { bytes, objects }
+        retained_in_order(&self.idom, &self.preorder, self_size)
     }
 
-    /// The dominator tree's children lists, for top-down traversals.
+    /// The dominator tree in preorder, for top-down passes.
     pub fn tree(&self) -> DomTree {
-        DomTree::from_idom(&self.idom, self.root)
+        DomTree::from_topological(&self.idom, &self.preorder)
+            .expect("a search's preorder lists each node after its immediate dominator")
     }
+}
+
+/// [`Dominators::retained_with`] over the nodes of `order`, each after its
+/// immediate dominator in `idom` (its first node the root; [`NONE`] for
+/// nodes outside the tree): the DFS preorder, or a [`DomTree`]'s.
+///
+/// # Panics
+/// If `order` has a node, or `idom` a dominator, out of range.
+pub(crate) fn retained_in_order(
+    idom: &[u32],
+    order: &[u32],
+    self_size: impl Fn(u32) -> u64 + Sync,
+) -> Retained {
+    let n = idom.len();
+    // Own sizes in node order, in parallel; then the sums, sequential.
+    let own = |v: usize| {
+        if idom[v] == NONE {
+            0
+        } else {
+            self_size(v as u32)
+        }
+    };
+    let mut bytes = CompactU64s::from_fn(n, own);
+    let mut objects: Vec<u32> = (0..n)
+        .into_par_iter()
+        .map(|v| u32::from(bytes.get(v) > 0))
+        .collect();
+    // Skip the root (order[0]), whose idom is itself. The sums hit the
+    // nodes and their dominators at random: the dominator of a node a few
+    // places ahead is looked up, and then both their sums asked for.
+    for i in (1..order.len()).rev() {
+        if let Some(a) = i.checked_sub(2 * RETAINED_AHEAD) {
+            crate::prefetch(idom, order[a] as usize);
+        }
+        if let Some(a) = i.checked_sub(RETAINED_AHEAD) {
+            let (u, d) = (order[a] as usize, idom[order[a] as usize] as usize);
+            bytes.prefetch(d);
+            crate::prefetch(&objects, d);
+            bytes.prefetch(u);
+            crate::prefetch(&objects, u);
+        }
+        let v = order[i] as usize;
+        let d = idom[v] as usize;
+        bytes.add(d, bytes.get(v));
+        objects[d] += objects[v];
+    }
+    Retained { bytes, objects }
 }
 
 /// The parents of set-aside leaves (`aside`, one bit per node) that can be

@@ -1,108 +1,151 @@
-//! The dominator tree as children lists: [`DomTree`] owns the CSR of
-//! children, the iterative enter/exit [`Walk`], and per-key retained totals
+//! The dominator tree in preorder: [`DomTree`] lists the tree's nodes
+//! depth-first with each one's subtree size, so that every subtree is a run
+//! of positions, and computes per-key retained totals over those runs
 //! ([`DomTree::retained_by_key`]).
 
 use rayon::prelude::*;
 
-use crate::csr::{group_by_row, Pairs};
 use crate::dominators::Retained;
-use crate::NONE;
+use crate::{has_bit, set_bit, NONE};
 
-/// The `(dominator, node)` pair of every node in the tree but the root,
-/// in node order: grouped by dominator, the children lists.
-struct ChildPairs<'a> {
-    idom: &'a [u32],
-    root: u32,
-}
-
-impl ChildPairs<'_> {
-    fn is_child(&self, v: usize, d: u32) -> bool {
-        d != NONE && v != self.root as usize
-    }
-}
-
-impl Pairs for ChildPairs<'_> {
-    fn count(&self) -> usize {
-        (self.idom.par_iter().enumerate().with_min_len(1 << 14))
-            .filter(|&(v, &d)| self.is_child(v, d))
-            .count()
-    }
-
-    fn for_each_row(&self, mut f: impl FnMut(u32)) {
-        for (v, &d) in self.idom.iter().enumerate() {
-            if self.is_child(v, d) {
-                f(d);
-            }
-        }
-    }
-
-    fn for_each_rev(&self, mut f: impl FnMut(u32, u32)) {
-        for (v, &d) in self.idom.iter().enumerate().rev() {
-            if self.is_child(v, d) {
-                f(d, v as u32);
-            }
-        }
-    }
-}
-
-/// Children lists of a dominator tree, in CSR form.
-///
-/// A tree has fewer than n edges, so offsets are `u32`: 8 bytes per node in
-/// all. Built from an idom array by a counting sort; children are listed in
-/// ascending node order.
+/// A dominator tree as its preorder: `preorder()[p]` is the node at
+/// position `p`, and that node's subtree is positions `p..` the end of its
+/// subtree (its first child at `p + 1`, each later child after the
+/// subtree of the one before). 4 bytes per node of the tree plus 4 per node
+/// of the graph, and passes over a subtree read the preorder in order,
+/// where children lists would send every step to a random place.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomTree {
-    root: u32,
-    offsets: Vec<u32>,
-    children: Vec<u32>,
+    /// The node at each position.
+    order: Vec<u32>,
+    /// By node: the position just past its subtree (0 outside the tree).
+    end: Vec<u32>,
 }
 
 impl DomTree {
-    /// Builds the tree from `idom` (by node; [`NONE`] for nodes outside the
-    /// tree, `idom[root] == root` or [`NONE`]), as kept by
-    /// [`crate::Dominators`].
+    /// Builds the tree from `idom` (by node) and `topo`: every node of the
+    /// tree once, its root first and every other node after its immediate
+    /// dominator, as [`crate::Dominators::preorder`] or an earlier tree's
+    /// [`DomTree::preorder`] (which gives the same tree back). Siblings
+    /// keep their order in `topo`. Two sequential passes over `topo`.
+    ///
+    /// Returns `None` if `topo` is not such a list (empty, a node or its
+    /// dominator out of range, a node twice or before its dominator), so
+    /// that a list read from a file cannot make it panic.
+    pub fn from_topological(idom: &[u32], topo: &[u32]) -> Option<DomTree> {
+        let n = idom.len();
+        let (&root, rest) = topo.split_first()?;
+        if root as usize >= n || topo.len() > n {
+            return None;
+        }
+        // Subtree sizes, children before their dominators (wrapping: a
+        // list that repeats nodes is refused below, not by an overflow).
+        let mut end: Vec<u32> = crate::filled_vec(n, 0);
+        for (i, &v) in rest.iter().enumerate().rev() {
+            if let Some(&a) = i.checked_sub(TREE_AHEAD).map(|a| &rest[a]) {
+                if let Some(&d) = idom.get(a as usize) {
+                    crate::prefetch(&end, d as usize);
+                }
+                crate::prefetch(&end, a as usize);
+            }
+            let d = *idom.get(v as usize)? as usize;
+            if d >= n {
+                return None;
+            }
+            let size = end[v as usize].wrapping_add(1);
+            end[v as usize] = size;
+            end[d] = end[d].wrapping_add(size);
+        }
+        // Positions, dominators before the nodes they dominate: `end` now
+        // holds each placed node's next free position (its own + 1, then
+        // past each child's subtree), which ends as the end of its subtree.
+        let mut seen = vec![0u64; n.div_ceil(64)];
+        let mut order: Vec<u32> = crate::filled_vec(topo.len(), 0);
+        set_bit(&mut seen, root);
+        order[0] = root;
+        end[root as usize] = 1;
+        for (i, &v) in rest.iter().enumerate() {
+            if let Some(&a) = rest.get(i + TREE_AHEAD) {
+                crate::prefetch(&end, idom[a as usize] as usize);
+                crate::prefetch(&end, a as usize);
+            }
+            let d = idom[v as usize];
+            if has_bit(&seen, v) || !has_bit(&seen, d) {
+                return None;
+            }
+            set_bit(&mut seen, v);
+            let (p, size) = (end[d as usize], end[v as usize]);
+            *order.get_mut(p as usize)? = v;
+            end[d as usize] = p.wrapping_add(size);
+            end[v as usize] = p + 1;
+        }
+        Some(DomTree { order, end })
+    }
+
+    /// [`crate::Dominators::retained_with`] from the tree and its `idom`
+    /// array, over the tree's preorder: once the search's preorder is
+    /// dropped, retained sizes need nothing more than the tree keeps.
     ///
     /// # Panics
-    /// If `root` or any idom is out of range.
-    pub fn from_idom(idom: &[u32], root: u32) -> DomTree {
-        let n = idom.len();
-        assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
-        let (offsets, children) = group_by_row::<u32>(n, &ChildPairs { idom, root });
-        DomTree {
-            root,
-            offsets,
-            children,
-        }
+    /// If `idom` is not the array the tree was built from.
+    pub fn retained_with(&self, idom: &[u32], self_size: impl Fn(u32) -> u64 + Sync) -> Retained {
+        crate::dominators::retained_in_order(idom, &self.order, self_size)
     }
 
     /// The tree's root.
     pub fn root(&self) -> u32 {
-        self.root
+        self.order[0]
+    }
+
+    /// Number of nodes in the tree.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the tree is empty: never (it has a root), but `len` asks
+    /// for it.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
     }
 
     /// Number of nodes of the underlying graph (in the tree or not).
     pub fn node_count(&self) -> usize {
-        self.offsets.len() - 1
+        self.end.len()
     }
 
-    /// Nodes immediately dominated by `v`, ascending.
+    /// The tree's nodes, depth-first, each before its subtree.
+    pub fn preorder(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// The position of each node ([`NONE`] outside the tree), for passes
+    /// that start from a node: 4 bytes per node.
+    pub fn positions(&self) -> Vec<u32> {
+        let mut at = vec![NONE; self.node_count()];
+        for (p, &v) in self.order.iter().enumerate() {
+            at[v as usize] = p as u32;
+        }
+        at
+    }
+
+    /// The positions of the subtree at position `p`: `p` and its
+    /// descendants.
     ///
     /// # Panics
-    /// If `v >= node_count()`.
-    #[inline]
-    pub fn children(&self, v: u32) -> &[u32] {
-        let v = v as usize;
-        &self.children[self.offsets[v] as usize..self.offsets[v + 1] as usize]
+    /// If `p >= len()`.
+    pub fn subtree(&self, p: usize) -> std::ops::Range<usize> {
+        p..self.end[self.order[p] as usize] as usize
     }
 
-    /// Depth-first walk from the root yielding [`Visit::Enter`] before a
-    /// node's subtree and [`Visit::Exit`] after it (pre- and post-order in one
-    /// pass). Iterative: its stack holds 4 bytes per level.
-    pub fn walk(&self) -> Walk<'_> {
-        Walk {
+    /// The positions of the children of the node at position `p`.
+    ///
+    /// # Panics
+    /// If `p >= len()`.
+    pub fn children(&self, p: usize) -> Children<'_> {
+        Children {
             tree: self,
-            path: Vec::new(),
-            state: State::Start,
+            next: p + 1,
+            end: self.subtree(p).end,
         }
     }
 
@@ -110,14 +153,14 @@ impl DomTree {
     /// "retained by class"): for each key `k`, the sum of `retained` over
     /// nodes with key `k` that have no dominator-tree ancestor with key `k`.
     ///
-    /// `key[v]` is `v`'s key below `n_keys`, or [`NodeKey::NONE`] for none
-    /// (`u32` or `u16` keys: see [`NodeKey`]). One walk,
-    /// O(n), keeping a per-key count of the walk's current ancestors with that
-    /// key.
+    /// `key[v]` is node `v`'s key below `n_keys`, or [`NodeKey::NONE`] for
+    /// none (`u32` or `u16` keys: see [`NodeKey`]). One pass over the
+    /// preorder, O(n): a node is counted for its key unless the subtree of
+    /// a counted node with that key still holds its position.
     ///
     /// # Panics
-    /// If `key` or `retained` have fewer than `node_count()` entries, or a
-    /// key is neither [`NodeKey::NONE`] nor below `n_keys`.
+    /// If `key` or `retained` miss a node of the tree, or a key is neither
+    /// [`NodeKey::NONE`] nor below `n_keys`.
     pub fn retained_by_key<K: NodeKey>(
         &self,
         retained: &Retained,
@@ -134,31 +177,32 @@ impl DomTree {
     }
 
     /// [`DomTree::retained_by_key`] for several groupings of the nodes'
-    /// keys at once (one walk of the tree; a node in group `g` of a
-    /// grouping counts unless an ancestor is in `g` too): the result's
-    /// `i`-th entry has the totals of `groupings[i]`'s groups. One key
-    /// array serves several reports (by type, and by the types' packages).
+    /// keys at once (one pass; a node in group `g` of a grouping counts
+    /// unless an ancestor is in `g` too): the result's `i`-th entry has the
+    /// totals of `groupings[i]`'s groups. One key array serves several
+    /// reports (by type, and by the types' packages).
     ///
-    /// The walk runs on the rayon pool: the top of the tree is cut into
-    /// subtrees of at most about `n / (8 × threads)` nodes (sized by their
-    /// retained object counts), each walked on its own with the keys of its
-    /// ancestors as context, and the totals added up.
+    /// The pass runs on the rayon pool: the top of the tree is cut into
+    /// runs of sibling subtrees of at most about `len / (8 × threads)`
+    /// nodes, each counted on its own with the groups of its ancestors as
+    /// context, and the totals added up.
     ///
     /// # Panics
     /// As [`DomTree::retained_by_key`], or if a grouping's `of_key` misses
-    /// a key or names a group neither [`NONE`] nor below its `n_groups`.
+    /// a key or names a group neither [`crate::NONE`] nor below its
+    /// `n_groups`.
     pub fn retained_by_keys<K: NodeKey>(
         &self,
         retained: &Retained,
         key: &[K],
         groupings: &[KeyGroups<'_>],
     ) -> Vec<Vec<KeyTotals>> {
-        let grain = self.node_count() / (8 * rayon::current_num_threads().max(1));
+        let grain = self.len() / (8 * rayon::current_num_threads().max(1));
         self.retained_by_keys_in_tasks(retained, key, groupings, grain.max(MIN_TASK_NODES))
     }
 
-    /// [`DomTree::retained_by_keys`] with subtrees of at most `grain`
-    /// retained objects walked as one task.
+    /// [`DomTree::retained_by_keys`] with runs of at most `grain` nodes
+    /// counted as one task.
     fn retained_by_keys_in_tasks<K: NodeKey>(
         &self,
         retained: &Retained,
@@ -166,38 +210,26 @@ impl DomTree {
         groupings: &[KeyGroups<'_>],
         grain: usize,
     ) -> Vec<Vec<KeyTotals>> {
-        let n = self.node_count();
-        assert!(retained.bytes.len() >= n && retained.objects.len() >= n);
-        assert!(key.len() >= n, "key has fewer than {n} entries");
         let counter = KeyCounter::new(key, groupings, retained);
         let (tasks, contexts, mut totals) = self.cut(&counter, grain);
-        let walked = tasks
+        let counted = tasks
             .par_iter()
             .fold(
-                || {
-                    (
-                        vec![0u32; counter.all],
-                        vec![KeyTotals::default(); counter.all],
-                    )
-                },
-                |(mut active, mut totals), task| {
-                    let context = &contexts[task.context as usize];
-                    for &e in context {
-                        active[e] += 1;
-                    }
-                    for &c in &self.children[task.children.clone()] {
-                        self.walk_counting(c, &counter, &mut active, &mut totals);
-                    }
-                    for &e in context {
-                        active[e] -= 1;
-                    }
-                    (active, totals)
+                || Run::new(counter.all),
+                |mut run, task| {
+                    run.count(
+                        self,
+                        &counter,
+                        task.positions.clone(),
+                        &contexts[task.context],
+                    );
+                    run
                 },
             )
-            .map(|(_, totals)| totals)
+            .map(|run| run.totals)
             .reduce_with(add_totals);
-        if let Some(walked) = walked {
-            totals = add_totals(totals, walked);
+        if let Some(counted) = counted {
+            totals = add_totals(totals, counted);
         }
         groupings
             .iter()
@@ -207,139 +239,162 @@ impl DomTree {
     }
 
     /// The top of the tree for [`DomTree::retained_by_keys_in_tasks`]:
-    /// nodes whose subtrees hold more than `grain` retained objects (at
-    /// most [`MAX_CUT_NODES`] of them, so that a long chain costs no more
-    /// than a sequential walk) are counted here, and the rest of the tree
-    /// becomes tasks (runs of siblings of at most about `grain` objects, or
-    /// one larger subtree). Returns the tasks, each task's context (the key
-    /// entries of its ancestors, by context index) and the totals of the
-    /// nodes counted here.
+    /// nodes whose subtrees hold more than `grain` nodes (at most
+    /// [`MAX_CUT_NODES`] of them, so that a long chain costs no more than
+    /// one sequential pass) are counted here, and the rest of the tree
+    /// becomes tasks (runs of siblings' subtrees of at most about `grain`
+    /// nodes, or one larger subtree). Returns the tasks, each task's
+    /// context (the group entries of its ancestors, by context index) and
+    /// the totals of the nodes counted here.
     fn cut<K: NodeKey>(
         &self,
         counter: &KeyCounter<'_, K>,
         grain: usize,
     ) -> (Vec<Task>, Vec<Vec<usize>>, Vec<KeyTotals>) {
-        let objects = |v: u32| counter.retained.objects[v as usize] as usize;
         let mut totals = vec![KeyTotals::default(); counter.all];
         let mut tasks = Vec::new();
         let mut contexts: Vec<Vec<usize>> = Vec::new();
-        // Nodes to count here, with the context of their ancestors.
-        let mut big: Vec<(u32, Vec<usize>)> = vec![(self.root, Vec::new())];
+        // Positions to count here, with the context of their ancestors.
+        let mut big: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new())];
         let mut cut = 1;
-        while let Some((v, mut context)) = big.pop() {
+        while let Some((p, mut context)) = big.pop() {
+            let v = self.order[p];
             for e in counter.entries(v) {
                 if !context.contains(&e) {
                     counter.count(v, e, &mut totals);
                     context.push(e);
                 }
             }
-            let id = contexts.len() as u32;
-            let (first, end) = (self.offsets[v as usize], self.offsets[v as usize + 1]);
-            let mut run = (first as usize, 0usize);
-            for i in first as usize..end as usize {
-                let c = self.children[i];
-                if objects(c) > grain && cut < MAX_CUT_NODES {
+            let id = contexts.len();
+            let end = self.subtree(p).end;
+            // The run of children not yet made a task: its first position
+            // and its nodes.
+            let mut run = (p + 1, 0usize);
+            for c in self.children(p) {
+                let size = self.subtree(c).len();
+                if size > grain && cut < MAX_CUT_NODES {
                     cut += 1;
-                    if run.0 < i {
-                        tasks.push(Task::new(run.0..i, id));
+                    if run.0 < c {
+                        tasks.push(Task::new(run.0..c, id));
                     }
-                    run = (i + 1, 0);
+                    run = (c + size, 0);
                     big.push((c, context.clone()));
                     continue;
                 }
-                if run.1 + objects(c) > grain && run.0 < i {
-                    tasks.push(Task::new(run.0..i, id));
-                    run = (i, 0);
+                if run.1 + size > grain && run.0 < c {
+                    tasks.push(Task::new(run.0..c, id));
+                    run = (c, 0);
                 }
-                run.1 += objects(c) + 1;
+                run.1 += size;
             }
-            if run.0 < end as usize {
-                tasks.push(Task::new(run.0..end as usize, id));
+            if run.0 < end {
+                tasks.push(Task::new(run.0..end, id));
             }
             contexts.push(context);
         }
         (tasks, contexts, totals)
     }
+}
 
-    /// Counts the subtree of `start` into `totals`, with `active` holding
-    /// how many ancestors have each key entry (as it was, on return): a
-    /// depth-first walk as [`DomTree::walk`], with the stack of (node, next
-    /// child's index) in a plain loop, as this runs over every live object.
-    fn walk_counting<K: NodeKey>(
-        &self,
-        start: u32,
+/// Positions of the children of a [`DomTree`] node; see
+/// [`DomTree::children`].
+#[derive(Clone, Debug)]
+pub struct Children<'a> {
+    tree: &'a DomTree,
+    next: usize,
+    end: usize,
+}
+
+impl Iterator for Children<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let c = self.next;
+        if c >= self.end {
+            return None;
+        }
+        self.next = self.tree.subtree(c).end;
+        Some(c)
+    }
+}
+
+/// One thread's state in [`DomTree::retained_by_keys_in_tasks`].
+struct Run {
+    /// Per group entry: the end of the subtree of the last node counted
+    /// for it (0: none yet, `u32::MAX`: an ancestor of the task has it).
+    end: Vec<u32>,
+    /// The entries whose `end` this task set, to clear after it.
+    touched: Vec<usize>,
+    totals: Vec<KeyTotals>,
+}
+
+impl Run {
+    fn new(entries: usize) -> Run {
+        Run {
+            end: vec![0; entries],
+            touched: Vec::new(),
+            totals: vec![KeyTotals::default(); entries],
+        }
+    }
+
+    /// Counts the nodes at `positions` (whole subtrees) below ancestors
+    /// with the group entries `context`.
+    fn count<K: NodeKey>(
+        &mut self,
+        tree: &DomTree,
         counter: &KeyCounter<'_, K>,
-        active: &mut [u32],
-        totals: &mut [KeyTotals],
+        positions: std::ops::Range<usize>,
+        context: &[usize],
     ) {
-        // Entering a node counts it for each key no ancestor has; leaving
-        // it makes its keys available again.
-        let enter = |v: u32, active: &mut [u32], totals: &mut [KeyTotals]| {
+        for &e in context {
+            self.end[e] = u32::MAX;
+        }
+        for p in positions {
+            if let Some(&ahead) = tree.order.get(p + COUNT_AHEAD) {
+                counter.prefetch(ahead);
+                crate::prefetch(&tree.end, ahead as usize);
+            }
+            let v = tree.order[p];
             for e in counter.entries(v) {
-                if active[e] == 0 {
-                    counter.count(v, e, totals);
+                let end = self.end[e];
+                if p as u32 >= end {
+                    if end == 0 {
+                        self.touched.push(e);
+                    }
+                    self.end[e] = tree.end[v as usize];
+                    counter.count(v, e, &mut self.totals);
                 }
-                active[e] += 1;
             }
-        };
-        let mut stack: Vec<(u32, u32)> = Vec::new();
-        enter(start, active, totals);
-        stack.push((start, self.offsets[start as usize]));
-        while let Some((v, next)) = stack.last_mut() {
-            if *next < self.offsets[*v as usize + 1] {
-                let c = self.children[*next as usize];
-                // Siblings are visited in order, after the subtrees before
-                // them: ask for a later one's records now, and for the
-                // children of a nearer one (its offset came in by now).
-                let at = *next as usize;
-                if let Some(&s) = self.children.get(at + 2 * SIBLINGS_AHEAD) {
-                    counter.prefetch(s);
-                    crate::prefetch(&self.offsets, s as usize);
-                }
-                if let Some(&s) = self.children.get(at + SIBLINGS_AHEAD) {
-                    crate::prefetch(&self.children, self.offsets[s as usize] as usize);
-                }
-                *next += 1;
-                enter(c, active, totals);
-                // The first children of `c`: the later ones are asked for
-                // as their siblings are visited.
-                let (first, end) = (self.offsets[c as usize], self.offsets[c as usize + 1]);
-                let firsts = first as usize..end.min(first + 2 * SIBLINGS_AHEAD as u32) as usize;
-                for &g in &self.children[firsts] {
-                    counter.prefetch(g);
-                    crate::prefetch(&self.offsets, g as usize);
-                }
-                stack.push((c, first));
-            } else {
-                for e in counter.entries(*v) {
-                    active[e] -= 1;
-                }
-                stack.pop();
-            }
+        }
+        for e in self.touched.drain(..).chain(context.iter().copied()) {
+            self.end[e] = 0;
         }
     }
 }
 
-/// How many siblings ahead [`DomTree::walk_counting`] asks for a node's
-/// records.
-const SIBLINGS_AHEAD: usize = 4;
+/// How many nodes ahead [`DomTree::from_topological`] asks for the counts
+/// of a node and its dominator.
+const TREE_AHEAD: usize = 8;
 
-/// Subtrees below this many nodes are walked on one thread.
+/// How many positions ahead the count asks for a node's records.
+const COUNT_AHEAD: usize = 16;
+
+/// Subtrees below this many nodes are counted on one thread.
 const MIN_TASK_NODES: usize = 1 << 16;
 
 /// Nodes at most counted before the tasks (see [`DomTree::cut`]).
 const MAX_CUT_NODES: usize = 1 << 12;
 
-/// One task of [`DomTree::retained_by_keys_in_tasks`]: the subtrees of
-/// `children[children]`, below the ancestors of context `context`.
+/// One task of [`DomTree::retained_by_keys_in_tasks`]: the subtrees at
+/// `positions`, below the ancestors of context `context`.
 struct Task {
-    children: std::ops::Range<usize>,
-    context: u32,
+    positions: std::ops::Range<usize>,
+    context: usize,
 }
 
 impl Task {
-    fn new(children: std::ops::Range<usize>, context: u32) -> Task {
-        Task { children, context }
+    fn new(positions: std::ops::Range<usize>, context: usize) -> Task {
+        Task { positions, context }
     }
 }
 
@@ -469,82 +524,6 @@ pub struct KeyTotals {
     pub objects: u64,
 }
 
-/// One step of a [`DomTree::walk`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Visit {
-    /// About to visit the node's subtree (pre-order).
-    Enter(u32),
-    /// Done with the node's subtree (post-order).
-    Exit(u32),
-}
-
-/// Iterator behind [`DomTree::walk`].
-#[derive(Clone, Debug)]
-pub struct Walk<'a> {
-    tree: &'a DomTree,
-    /// For each entered node below the root, its index in `tree.children`:
-    /// the node is `children[i]` and its next sibling `children[i + 1]`.
-    path: Vec<u32>,
-    state: State,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum State {
-    Start,
-    /// Just entered this node: descend to its first child.
-    Entered(u32),
-    /// Just exited the node on top of `path` (or the root): move to its next
-    /// sibling or exit its parent.
-    Exited,
-    Done,
-}
-
-impl Iterator for Walk<'_> {
-    type Item = Visit;
-
-    fn next(&mut self) -> Option<Visit> {
-        let tree = self.tree;
-        match self.state {
-            State::Done => None,
-            State::Start => {
-                self.state = State::Entered(tree.root);
-                Some(Visit::Enter(tree.root))
-            }
-            State::Entered(v) => {
-                let (first, end) = (tree.offsets[v as usize], tree.offsets[v as usize + 1]);
-                if first < end {
-                    self.path.push(first);
-                    let c = tree.children[first as usize];
-                    self.state = State::Entered(c);
-                    Some(Visit::Enter(c))
-                } else {
-                    self.state = State::Exited;
-                    Some(Visit::Exit(v))
-                }
-            }
-            State::Exited => {
-                let Some(i) = self.path.pop() else {
-                    self.state = State::Done; // the root was exited
-                    return None;
-                };
-                let parent = self
-                    .path
-                    .last()
-                    .map_or(tree.root, |&j| tree.children[j as usize]);
-                if i + 1 < tree.offsets[parent as usize + 1] {
-                    self.path.push(i + 1);
-                    let c = tree.children[i as usize + 1];
-                    self.state = State::Entered(c);
-                    Some(Visit::Enter(c))
-                } else {
-                    // `parent` is exited next; the state stays Exited.
-                    Some(Visit::Exit(parent))
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,7 +617,11 @@ mod tests {
             (4, 9000, true),
         ] {
             let (idom, r, key) = random_tree(n, seed, chain);
-            let tree = DomTree::from_idom(&idom, 0);
+            // `idom[v] < v`: ascending order is topological.
+            let topo: Vec<u32> = (0..n as u32)
+                .filter(|&v| v == 0 || idom[v as usize] != NONE)
+                .collect();
+            let tree = DomTree::from_topological(&idom, &topo).unwrap();
             // The keys alone, and grouped: 0 and 3 together, 4 in none.
             let of_key = [0, 1, 2, 0, NONE];
             let grouped: Vec<u32> = (key.iter())

@@ -17,8 +17,8 @@
 //!   construction from chunks and its transpose.
 //! - [`dominators`]: [`Dominators`] (iterative Semi-NCA) and [`Retained`]
 //!   sizes.
-//! - [`domtree`]: [`DomTree`], the dominator tree's children, its iterative
-//!   walk, and retained-by-key totals.
+//! - [`domtree`]: [`DomTree`], the dominator tree in preorder (subtrees as
+//!   runs of positions), and retained-by-key totals.
 //! - [`reach`]: [`NodeSet`] and [`reachable`], the parallel search for the
 //!   nodes roots reach (liveness).
 //! - [`paths`]: breadth-first searches: [`shortest_paths_to`] (paths from the
@@ -56,8 +56,8 @@ pub use ascending::{Ascending, NotAscending};
 pub use compact::CompactU64s;
 pub use csr::{Adjacency, Chunk, Csr, CsrBuilder, CsrError, SparseRows};
 pub use dominators::{Dominators, DominatorsOf, Retained};
-pub use domtree::{DomTree, KeyGroups, KeyTotals, NodeKey, Visit, Walk};
-pub use paths::{bfs_depths, bfs_parents, shortest_paths_to, Path};
+pub use domtree::{Children, DomTree, KeyGroups, KeyTotals, NodeKey};
+pub use paths::{bfs_depths, bfs_parents, bfs_tree, shortest_paths_to, Path};
 pub use reach::{reachable, NodeSet};
 
 /// `n` copies of `value`, written on the rayon pool. For an array that a

@@ -4,6 +4,7 @@
 //! root.
 
 use crate::csr::{Adjacency, Csr};
+use crate::domtree::DomTree;
 use crate::NONE;
 
 /// A path from a source node to the target of [`shortest_paths_to`].
@@ -147,12 +148,28 @@ pub fn bfs_depths(g: &Csr, root: u32) -> Vec<u32> {
 /// from `v` gives one shortest path back to `root`. [`NONE`] for `root`
 /// itself and for nodes it does not reach. Successors are searched in row
 /// order, so the tree is deterministic. The array has the shape of an idom
-/// array: [`crate::DomTree::from_idom`] turns it into children lists. O(n +
-/// e), 4 bytes per node plus the queue.
+/// array; [`bfs_tree`] gives the tree in preorder. O(n + e), 4 bytes per
+/// node plus the queue.
 ///
 /// # Panics
 /// If `root >= g.node_count()`.
 pub fn bfs_parents(g: &Csr, root: u32) -> Vec<u32> {
+    bfs_search(g, root).0
+}
+
+/// The tree of [`bfs_parents`] in preorder, children in the order the
+/// search reached them.
+///
+/// # Panics
+/// If `root >= g.node_count()`.
+pub fn bfs_tree(g: &Csr, root: u32) -> DomTree {
+    let (parent, queue) = bfs_search(g, root);
+    DomTree::from_topological(&parent, &queue)
+        .expect("a breadth-first search reaches each node after its parent")
+}
+
+/// The parents of [`bfs_parents`] and the nodes in the order reached.
+fn bfs_search(g: &Csr, root: u32) -> (Vec<u32>, Vec<u32>) {
     let n = g.node_count();
     assert!((root as usize) < n, "root {root} out of range ({n} nodes)");
     let mut parent = vec![NONE; n];
@@ -171,5 +188,5 @@ pub fn bfs_parents(g: &Csr, root: u32) -> Vec<u32> {
         }
     }
     parent[root as usize] = NONE;
-    parent
+    (parent, queue)
 }

@@ -5,7 +5,7 @@ mod common;
 use std::collections::VecDeque;
 
 use common::{arb_graph, graphs};
-use gograph::{bfs_depths, bfs_parents, shortest_paths_to, Csr, DomTree, Path, NONE};
+use gograph::{bfs_depths, bfs_parents, bfs_tree, shortest_paths_to, Csr, Path, NONE};
 use proptest::prelude::*;
 
 fn path(nodes: &[u32], via_extra: &[bool]) -> Path {
@@ -105,10 +105,11 @@ fn bfs_parents_small() {
     let (succs, _) = graphs(5, &edges);
     let parents = bfs_parents(&succs, 0);
     assert_eq!(parents, [NONE, 0, 0, 1, NONE]);
-    // It is a tree: children lists and a walk over it.
-    let tree = DomTree::from_idom(&parents, 0);
-    assert_eq!(tree.children(0), [1, 2]);
-    assert_eq!(tree.children(1), [3]);
+    // The tree in preorder: children in the order the search found them.
+    let tree = bfs_tree(&succs, 0);
+    assert_eq!(tree.preorder(), [0, 1, 3, 2]);
+    assert_eq!(tree.children(0).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(tree.subtree(1), 1..3);
     // A chain needs no recursion.
     let n = 100_000u32;
     let chain: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();

@@ -1,10 +1,10 @@
-//! Retained sizes, the dominator tree and its walk, and retained-by-key
+//! Retained sizes, the dominator tree in preorder, and retained-by-key
 //! totals: hand-computed small graphs plus brute force on random graphs.
 
 mod common;
 
 use common::{arb_graph, succs_of};
-use gograph::{CompactU64s, DomTree, Dominators, KeyTotals, Retained, Visit, NONE};
+use gograph::{CompactU64s, DomTree, Dominators, KeyTotals, Retained, NONE};
 use proptest::prelude::*;
 
 fn dominators(n: usize, edges: &[(u32, u32)]) -> Dominators {
@@ -67,55 +67,63 @@ fn unreachable_nodes_retain_nothing() {
     assert_eq!(r.objects, vec![1, 1, 0, 0]);
 }
 
-#[test]
-fn tree_children_and_walk() {
-    let edges = [(0, 1), (1, 2), (1, 3), (2, 4), (3, 4), (4, 5), (0, 6)];
-    let tree = dominators(8, &edges).tree();
-    assert_eq!(tree.root(), 0);
-    assert_eq!(tree.children(0), &[1, 6]);
-    assert_eq!(tree.children(1), &[2, 3, 4]);
-    assert_eq!(tree.children(4), &[5]);
-    assert_eq!(tree.children(7), &[] as &[u32]); // unreachable
-    let walk: Vec<Visit> = tree.walk().collect();
-    use Visit::{Enter as E, Exit as X};
-    let expected = [
-        E(0),
-        E(1),
-        E(2),
-        X(2),
-        E(3),
-        X(3),
-        E(4),
-        E(5),
-        X(5),
-        X(4),
-        X(1),
-        E(6),
-        X(6),
-        X(0),
-    ];
-    assert_eq!(walk, expected);
+/// The nodes of `v`'s children in `tree`, ascending.
+fn children_of(tree: &DomTree, v: u32) -> Vec<u32> {
+    let at = tree.positions()[v as usize];
+    let mut kids: Vec<u32> = (at != NONE)
+        .then(|| tree.children(at as usize).map(|c| tree.preorder()[c]))
+        .into_iter()
+        .flatten()
+        .collect();
+    kids.sort_unstable();
+    kids
 }
 
 #[test]
-fn walk_of_single_node_and_deep_chain() {
-    let tree = DomTree::from_idom(&[0, NONE], 0);
-    assert_eq!(
-        tree.walk().collect::<Vec<_>>(),
-        [Visit::Enter(0), Visit::Exit(0)]
-    );
+fn tree_children_and_subtrees() {
+    let edges = [(0, 1), (1, 2), (1, 3), (2, 4), (3, 4), (4, 5), (0, 6)];
+    let tree = dominators(8, &edges).tree();
+    assert_eq!((tree.root(), tree.len(), tree.node_count()), (0, 7, 8));
+    assert_eq!(children_of(&tree, 0), [1, 6]);
+    assert_eq!(children_of(&tree, 1), [2, 3, 4]);
+    assert_eq!(children_of(&tree, 4), [5]);
+    assert_eq!(children_of(&tree, 5), [] as [u32; 0]);
+    let at = tree.positions();
+    assert_eq!(at[7], NONE); // unreachable
+    assert_eq!(tree.subtree(0), 0..7);
+    assert_eq!(tree.subtree(at[1] as usize).len(), 5);
+    assert_eq!(tree.subtree(at[4] as usize).len(), 2);
+}
+
+#[test]
+fn single_node_and_deep_chain() {
+    let tree = DomTree::from_topological(&[0, NONE], &[0]).unwrap();
+    assert_eq!((tree.len(), tree.subtree(0)), (1, 0..1));
+    assert_eq!(tree.children(0).count(), 0);
 
     let n = 100_000u32;
     let edges: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
     let tree = dominators(n as usize, &edges).tree();
-    let mut walk = tree.walk();
-    for v in 0..n {
-        assert_eq!(walk.next(), Some(Visit::Enter(v)));
+    assert!(tree.preorder().iter().copied().eq(0..n));
+    assert!((0..n as usize).all(|p| tree.subtree(p) == (p..n as usize)));
+}
+
+#[test]
+fn from_topological_refuses_what_is_not_a_tree_order() {
+    // 0 -> 1 -> 2, and 3 outside the tree.
+    let idom = [0, 0, 1, NONE];
+    assert!(DomTree::from_topological(&idom, &[0, 1, 2]).is_some());
+    for topo in [
+        &[][..],       // empty
+        &[5, 1],       // root out of range
+        &[0, 9],       // node out of range
+        &[0, 2, 1],    // before its dominator
+        &[0, 1, 1],    // twice
+        &[0, 1, 2, 0], // the root twice
+        &[0, 3],       // its dominator out of range
+    ] {
+        assert_eq!(DomTree::from_topological(&idom, topo), None, "{topo:?}");
     }
-    for v in (0..n).rev() {
-        assert_eq!(walk.next(), Some(Visit::Exit(v)));
-    }
-    assert_eq!(walk.next(), None);
 }
 
 #[test]
@@ -209,22 +217,25 @@ proptest! {
     }
 
     #[test]
-    fn walk_visits_tree_in_order((n, edges) in arb_graph(120)) {
+    fn tree_is_a_preorder_of_the_dominators((n, edges) in arb_graph(120)) {
         let doms = dominators(n, &edges);
         let tree = doms.tree();
-        let mut stack = Vec::new();
-        let mut entered = 0;
-        for visit in tree.walk() {
-            match visit {
-                Visit::Enter(v) => {
-                    prop_assert_eq!(stack.last().copied(), doms.immediate_dominator(v));
-                    stack.push(v);
-                    entered += 1;
-                }
-                Visit::Exit(v) => prop_assert_eq!(stack.pop(), Some(v)),
+        prop_assert_eq!(tree.len(), doms.preorder().len());
+        prop_assert_eq!(tree.root(), 0);
+        let order = tree.preorder();
+        for p in 0..tree.len() {
+            let v = order[p];
+            for c in tree.children(p) {
+                prop_assert_eq!(doms.immediate_dominator(order[c]), Some(v));
+            }
+            // A subtree holds exactly the nodes `v` dominates.
+            let sub = tree.subtree(p);
+            for (q, &w) in order.iter().enumerate() {
+                let dominated = w == v || doms.dominators_of(w).any(|d| d == v);
+                prop_assert_eq!(sub.contains(&q), dominated);
             }
         }
-        prop_assert!(stack.is_empty());
-        prop_assert_eq!(entered, doms.preorder().len());
+        // Its own preorder gives the same tree back.
+        prop_assert_eq!(DomTree::from_topological(doms.idom(), order), Some(tree.clone()));
     }
 }
