@@ -236,7 +236,7 @@ pub fn build(
 /// largest dominated objects.
 fn top_roots(view: &View<'_>, top: usize, include_values: bool) -> Vec<RootEntry> {
     let m = view.model;
-    let tree = &m.graph.tree;
+    let tree = m.graph.tree();
     let mut merged: HashMap<String, (RootEntry, u32)> = HashMap::new();
     for e in m.retained_by_root(false) {
         let Node::Root(r) = m.node(e.node) else {

@@ -278,7 +278,7 @@ fn build(v: &View<'_>, namer: &StepNamer<'_>, mode: TreeMode) -> RetentionTree {
     let super_root = (n - 1) as u32;
     let bfs;
     let tree = match mode {
-        TreeMode::Dominators => &g.tree,
+        TreeMode::Dominators => g.tree(),
         TreeMode::Paths => {
             bfs = bfs_tree(&g.succ, super_root);
             &bfs
@@ -376,7 +376,9 @@ fn build(v: &View<'_>, namer: &StepNamer<'_>, mode: TreeMode) -> RetentionTree {
     }
     let mut frames = b.frames.frames;
     // What each frame's objects retain together.
-    let totals = g.tree.retained_by_key(&g.retained, &frame_of, frames.len());
+    let totals = g
+        .tree()
+        .retained_by_key(&g.retained, &frame_of, frames.len());
     for (fr, t) in frames.iter_mut().zip(&totals) {
         fr.retained = t.bytes;
     }

@@ -71,8 +71,13 @@ pub struct HeapGraph {
     pub weak_pred: SparseRows,
     pub idom: Vec<u32>,
     /// The dominator tree in preorder (from `idom`), for the passes over
-    /// every subtree (retained by type).
-    pub tree: DomTree,
+    /// every subtree (retained by type); see [`HeapGraph::tree`].
+    pub tree: OnceLock<DomTree>,
+    /// A topological order of the tree (checked), from which
+    /// [`HeapGraph::tree`] builds it when first asked for: a loaded index
+    /// keeps the tree's preorder only, so queries that need no tree do not
+    /// build it. Empty when `tree` was built with the graph.
+    pub tree_order: Vec<u32>,
     pub retained: Retained,
 }
 
@@ -226,6 +231,14 @@ impl HeapGraph {
         self.pred.get_or_init(|| self.succ.transpose())
     }
 
+    /// The dominator tree in preorder.
+    pub fn tree(&self) -> &DomTree {
+        self.tree.get_or_init(|| {
+            DomTree::from_topological(&self.idom, &self.tree_order)
+                .expect("the tree order is checked when the index is loaded")
+        })
+    }
+
     /// Build the graph of the analysed heap and compute its dominators, from
     /// the analysis' [`References`] (taken from it; extracted anew if they
     /// were taken before).
@@ -265,7 +278,8 @@ impl HeapGraph {
             pred: OnceLock::new(),
             weak_pred,
             idom,
-            tree,
+            tree: tree.into(),
+            tree_order: Vec::new(),
             retained,
         })
     }

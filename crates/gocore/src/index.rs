@@ -13,6 +13,7 @@
 use std::fs;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
 use gograph::{Ascending, CompactU64s, Csr, DomTree, Retained, SparseRows};
@@ -167,7 +168,7 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64s(weak_offsets);
     w.u32s(weak_targets);
     w.u32s(&g.idom);
-    w.u32s(g.tree.preorder());
+    w.u32s(g.tree().preorder());
     w.compact(&g.retained.bytes);
     w.u32s(&g.retained.objects);
 
@@ -318,8 +319,9 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
     {
         return None;
     }
-    let tree = DomTree::from_topological(&idom, &tree_order)?;
-    if tree.root() as usize != nodes - 1 {
+    if tree_order.first() != Some(&(nodes as u32 - 1))
+        || !DomTree::is_topological(&idom, &tree_order)
+    {
         return None;
     }
     Some(HeapModel {
@@ -336,7 +338,8 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
             pred: pred.into(),
             weak_pred,
             idom,
-            tree,
+            tree: OnceLock::new(),
+            tree_order,
             retained,
         },
     })

@@ -187,8 +187,8 @@ impl HeapModel {
             });
         }
         let mut totals = match keys {
-            GroupKeys::Narrow(keys) => g.tree.retained_by_keys(&g.retained, &keys, &groupings),
-            GroupKeys::Wide(keys) => g.tree.retained_by_keys(&g.retained, &keys, &groupings),
+            GroupKeys::Narrow(keys) => g.tree().retained_by_keys(&g.retained, &keys, &groupings),
+            GroupKeys::Wide(keys) => g.tree().retained_by_keys(&g.retained, &keys, &groupings),
         };
         let package_totals = if packages { totals.pop() } else { None };
         (

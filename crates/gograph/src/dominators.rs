@@ -414,8 +414,8 @@ impl Dominators {
 
     /// The dominator tree in preorder, for top-down passes.
     pub fn tree(&self) -> DomTree {
-        DomTree::from_topological(&self.idom, &self.preorder)
-            .expect("a search's preorder lists each node after its immediate dominator")
+        // A search's preorder lists each node after its immediate dominator.
+        DomTree::build(&self.idom, &self.preorder)
     }
 }
 

@@ -27,59 +27,77 @@ impl DomTree {
     /// tree once, its root first and every other node after its immediate
     /// dominator, as [`crate::Dominators::preorder`] or an earlier tree's
     /// [`DomTree::preorder`] (which gives the same tree back). Siblings
-    /// keep their order in `topo`. Two sequential passes over `topo`.
+    /// keep their order in `topo`.
     ///
-    /// Returns `None` if `topo` is not such a list (empty, a node or its
-    /// dominator out of range, a node twice or before its dominator), so
-    /// that a list read from a file cannot make it panic.
+    /// Returns `None` if `topo` is not such a list (see
+    /// [`DomTree::is_topological`]), so that a list read from a file cannot
+    /// make it panic.
     pub fn from_topological(idom: &[u32], topo: &[u32]) -> Option<DomTree> {
+        Self::is_topological(idom, topo).then(|| Self::build(idom, topo))
+    }
+
+    /// Whether `topo` can build a tree from `idom`: not empty, every node
+    /// and its dominator in range, no node twice, none before its
+    /// dominator. One pass, with a bit per node.
+    pub fn is_topological(idom: &[u32], topo: &[u32]) -> bool {
         let n = idom.len();
-        let (&root, rest) = topo.split_first()?;
-        if root as usize >= n || topo.len() > n {
-            return None;
+        let Some((&root, rest)) = topo.split_first() else {
+            return false;
+        };
+        if root as usize >= n {
+            return false;
         }
-        // Subtree sizes, children before their dominators (wrapping: a
-        // list that repeats nodes is refused below, not by an overflow).
+        let mut seen = vec![0u64; n.div_ceil(64)];
+        set_bit(&mut seen, root);
+        for &v in rest {
+            let Some(&d) = idom.get(v as usize) else {
+                return false;
+            };
+            if d as usize >= n || has_bit(&seen, v) || !has_bit(&seen, d) {
+                return false;
+            }
+            set_bit(&mut seen, v);
+        }
+        true
+    }
+
+    /// [`DomTree::from_topological`] of a list known to be topological (a
+    /// search's order): two sequential passes over it.
+    ///
+    /// # Panics
+    /// If `topo` is not (see [`DomTree::is_topological`]).
+    pub(crate) fn build(idom: &[u32], topo: &[u32]) -> DomTree {
+        let n = idom.len();
+        let (root, rest) = (topo[0], &topo[1..]);
+        // Subtree sizes, children before their dominators.
         let mut end: Vec<u32> = crate::filled_vec(n, 0);
         for (i, &v) in rest.iter().enumerate().rev() {
-            if let Some(&a) = i.checked_sub(TREE_AHEAD).map(|a| &rest[a]) {
-                if let Some(&d) = idom.get(a as usize) {
-                    crate::prefetch(&end, d as usize);
-                }
-                crate::prefetch(&end, a as usize);
+            if let Some(a) = i.checked_sub(TREE_AHEAD).map(|a| rest[a] as usize) {
+                crate::prefetch(&end, idom[a] as usize);
+                crate::prefetch(&end, a);
             }
-            let d = *idom.get(v as usize)? as usize;
-            if d >= n {
-                return None;
-            }
-            let size = end[v as usize].wrapping_add(1);
+            let size = end[v as usize] + 1;
             end[v as usize] = size;
-            end[d] = end[d].wrapping_add(size);
+            end[idom[v as usize] as usize] += size;
         }
         // Positions, dominators before the nodes they dominate: `end` now
         // holds each placed node's next free position (its own + 1, then
         // past each child's subtree), which ends as the end of its subtree.
-        let mut seen = vec![0u64; n.div_ceil(64)];
         let mut order: Vec<u32> = crate::filled_vec(topo.len(), 0);
-        set_bit(&mut seen, root);
         order[0] = root;
         end[root as usize] = 1;
         for (i, &v) in rest.iter().enumerate() {
-            if let Some(&a) = rest.get(i + TREE_AHEAD) {
-                crate::prefetch(&end, idom[a as usize] as usize);
-                crate::prefetch(&end, a as usize);
+            if let Some(a) = rest.get(i + TREE_AHEAD).map(|&a| a as usize) {
+                crate::prefetch(&end, idom[a] as usize);
+                crate::prefetch(&end, a);
             }
-            let d = idom[v as usize];
-            if has_bit(&seen, v) || !has_bit(&seen, d) {
-                return None;
-            }
-            set_bit(&mut seen, v);
-            let (p, size) = (end[d as usize], end[v as usize]);
-            *order.get_mut(p as usize)? = v;
-            end[d as usize] = p.wrapping_add(size);
+            let d = idom[v as usize] as usize;
+            let (p, size) = (end[d], end[v as usize]);
+            order[p as usize] = v;
+            end[d] = p + size;
             end[v as usize] = p + 1;
         }
-        Some(DomTree { order, end })
+        DomTree { order, end }
     }
 
     /// [`crate::Dominators::retained_with`] from the tree and its `idom`

@@ -164,8 +164,8 @@ pub fn bfs_parents(g: &Csr, root: u32) -> Vec<u32> {
 /// If `root >= g.node_count()`.
 pub fn bfs_tree(g: &Csr, root: u32) -> DomTree {
     let (parent, queue) = bfs_search(g, root);
-    DomTree::from_topological(&parent, &queue)
-        .expect("a breadth-first search reaches each node after its parent")
+    // A search reaches each node after its parent.
+    DomTree::build(&parent, &queue)
 }
 
 /// The parents of [`bfs_parents`] and the nodes in the order reached.
