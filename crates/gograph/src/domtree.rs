@@ -1,6 +1,6 @@
 //! The dominator tree in preorder: [`DomTree`] lists the tree's nodes
-//! depth-first with each one's subtree size, so that every subtree is a run
-//! of positions, and computes per-key retained totals over those runs
+//! depth-first with where each one's subtree ends, so that every subtree is
+//! a run of positions, and computes per-key retained totals over those runs
 //! ([`DomTree::retained_by_key`]).
 
 use rayon::prelude::*;
@@ -9,8 +9,8 @@ use crate::dominators::Retained;
 use crate::{has_bit, set_bit, NONE};
 
 /// A dominator tree as its preorder: `preorder()[p]` is the node at
-/// position `p`, and that node's subtree is positions `p..` the end of its
-/// subtree (its first child at `p + 1`, each later child after the
+/// position `p`, and that node's subtree is the run [`DomTree::subtree`]
+/// (`p`, then its first child at `p + 1`, each later child after the
 /// subtree of the one before). 4 bytes per node of the tree plus 4 per node
 /// of the graph, and passes over a subtree read the preorder in order,
 /// where children lists would send every step to a random place.
