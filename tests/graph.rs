@@ -257,6 +257,46 @@ fn queries_reuse_the_index_and_the_last_core() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not inside any heap object"));
 }
 
+/// Retained by type and the dominator tree report need the tree: from an
+/// index it is built from the stored preorder, or, when that is damaged,
+/// from the dominators alone; both give the fresh analysis' answers.
+#[test]
+fn the_tree_from_an_index_gives_the_fresh_answers() {
+    let v = &variants()[0];
+    let cache = tempfile::tempdir().unwrap();
+    let (core, exe) = (v.join("core.zst"), v.join("heapzoo.zst"));
+    let run = |extra: &[&str]| {
+        let out = gorefs()
+            .env("GOREFS_CACHE_DIR", cache.path())
+            .args(["retained", "--json", "--by", "type", "--top", "50"])
+            .args([core.to_str().unwrap(), exe.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let fresh = run(&["--no-index"]);
+    assert_eq!(run(&[]), fresh, "writing the index");
+    assert_eq!(run(&[]), fresh, "from the index");
+    // The preorder is the index's tail: a node out of range in it.
+    let file = std::fs::read_dir(cache.path().join("index"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&file, bytes).unwrap();
+    assert_eq!(run(&[]), fresh, "from an index with a damaged tree");
+}
+
 #[test]
 fn no_last_core_is_a_clear_error() {
     let cache = tempfile::tempdir().unwrap();

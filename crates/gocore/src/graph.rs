@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::heap::{Heap, ObjId};
+use crate::index::StoredTreeOrder;
 use crate::loader::Image;
 use crate::process::Analysis;
 use crate::progress::Progress;
@@ -73,11 +74,11 @@ pub struct HeapGraph {
     /// The dominator tree in preorder (from `idom`), for the passes over
     /// every subtree (retained by type); see [`HeapGraph::tree`].
     pub tree: OnceLock<DomTree>,
-    /// A topological order of the tree (checked), from which
-    /// [`HeapGraph::tree`] builds it when first asked for: a loaded index
-    /// keeps the tree's preorder only, so queries that need no tree do not
-    /// build it. Empty when `tree` was built with the graph.
-    pub tree_order: Vec<u32>,
+    /// Where a loaded index keeps the tree's preorder, from which
+    /// [`HeapGraph::tree`] builds the tree when first asked for, so queries
+    /// that need no tree do not pay for it. `None` when `tree` was built
+    /// with the graph.
+    pub stored_tree: Option<StoredTreeOrder>,
     pub retained: Retained,
 }
 
@@ -234,8 +235,15 @@ impl HeapGraph {
     /// The dominator tree in preorder.
     pub fn tree(&self) -> &DomTree {
         self.tree.get_or_init(|| {
-            DomTree::from_topological(&self.idom, &self.tree_order)
-                .expect("the tree order is checked when the index is loaded")
+            let super_root = (self.idom.len() - 1) as u32;
+            // A stored order that is unreadable or not a tree order of
+            // `idom` (the file changed or is corrupt) costs a slower build
+            // of the same tree, never a wrong one.
+            let stored = self.stored_tree.as_ref().and_then(StoredTreeOrder::read);
+            stored
+                .filter(|order| order.first() == Some(&super_root))
+                .and_then(|order| DomTree::from_topological(&self.idom, &order))
+                .unwrap_or_else(|| DomTree::from_idom(&self.idom, super_root))
         })
     }
 
@@ -279,7 +287,7 @@ impl HeapGraph {
             weak_pred,
             idom,
             tree: tree.into(),
-            tree_order: Vec::new(),
+            stored_tree: None,
             retained,
         })
     }

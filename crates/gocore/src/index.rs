@@ -6,9 +6,11 @@
 //! arrays, each as a `u64` length followed by raw elements. Loading checks
 //! every length against the bytes left, so a truncated or foreign file is an
 //! error ([`IndexError`]), never a panic or a huge allocation. Predecessor
-//! lists are stored too: reading them is cheaper than a transpose. Arrays are
-//! written and read in place as little-endian words (gorefs targets amd64),
-//! streamed, so neither side holds a second copy of the model.
+//! lists are stored too: reading them is cheaper than a transpose. The
+//! dominator tree's preorder comes last and stays in the file until a query
+//! needs the tree ([`StoredTreeOrder`]). Arrays are written and read in
+//! place as little-endian words (gorefs targets amd64), streamed, so neither
+//! side holds a second copy of the model.
 
 use std::fs;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
-use gograph::{Ascending, CompactU64s, Csr, DomTree, Retained, SparseRows};
+use gograph::{Ascending, CompactU64s, Csr, Retained, SparseRows};
 use gotypes::dwarf::DwarfInfo;
 
 use crate::graph::{HeapGraph, RootNode, RootSlot};
@@ -29,7 +31,7 @@ use crate::Addr;
 
 const MAGIC: &[u8; 8] = b"GOREFSIX";
 /// Bump when the layout below changes; older indexes are then rebuilt.
-const FORMAT: u32 = 10;
+const FORMAT: u32 = 11;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -168,9 +170,10 @@ pub fn save(path: &Path, id: &Identity, model: &HeapModel) -> Result<(), IndexEr
     w.u64s(weak_offsets);
     w.u32s(weak_targets);
     w.u32s(&g.idom);
-    w.u32s(g.tree().preorder());
     w.compact(&g.retained.bytes);
     w.u32s(&g.retained.objects);
+    // Last, so that loading can leave it in the file (see StoredTreeOrder).
+    w.u32s(g.tree().preorder());
 
     if let Some(e) = w.err {
         return Err(io(e));
@@ -221,7 +224,40 @@ pub fn load(
     if &stored != id {
         return Ok(None);
     }
-    read_model(&mut r, dwarf).map(Some).ok_or_else(corrupt)
+    let mut model = read_model(&mut r, dwarf).ok_or_else(corrupt)?;
+    // What is left is the tree's preorder: its length, then its nodes.
+    let nodes = model.graph.idom.len();
+    let tree_len = r.len(4).filter(|&l| l <= nodes && r.left == 4 * l as u64);
+    let tree_len = tree_len.ok_or_else(corrupt)?;
+    model.graph.stored_tree = Some(StoredTreeOrder {
+        offset: len - r.left,
+        len: tree_len,
+        file: r.input.into_inner(),
+    });
+    Ok(Some(model))
+}
+
+/// The dominator tree's preorder as a loaded index holds it: left in the
+/// file (whose handle is kept, so a rewrite of the index cannot change it)
+/// and read when the tree is first asked for ([`HeapGraph::tree`]), so
+/// queries that need no tree neither read nor keep it.
+#[derive(Debug)]
+pub struct StoredTreeOrder {
+    file: fs::File,
+    offset: u64,
+    len: usize,
+}
+
+impl StoredTreeOrder {
+    /// The nodes as stored, unchecked (`None` if they cannot be read).
+    pub(crate) fn read(&self) -> Option<Vec<u32>> {
+        use std::io::{Seek, SeekFrom};
+        let mut order = vec![0u32; self.len];
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(self.offset)).ok()?;
+        f.read_exact(bytemuck::cast_slice_mut(&mut order)).ok()?;
+        Some(order)
+    }
 }
 
 fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel> {
@@ -290,7 +326,6 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
     let pred = Csr::from_parts(r.ascending()?, r.u32s()?).ok()?;
     let (weak_nodes, weak_offsets, weak_targets) = (r.u32s()?, r.u64s()?, r.u32s()?);
     let idom = r.u32s()?;
-    let tree_order = r.u32s()?;
     let retained = Retained {
         bytes: r.compact()?,
         objects: r.u32s()?,
@@ -315,12 +350,6 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
         || retained.objects.len() != nodes
         || !names_ok
         || !slots_ok
-        || r.left != 0
-    {
-        return None;
-    }
-    if tree_order.first() != Some(&(nodes as u32 - 1))
-        || !DomTree::is_topological(&idom, &tree_order)
     {
         return None;
     }
@@ -339,7 +368,7 @@ fn read_model(r: &mut Reader<impl Read>, dwarf: &DwarfInfo) -> Option<HeapModel>
             weak_pred,
             idom,
             tree: OnceLock::new(),
-            tree_order,
+            stored_tree: None,
             retained,
         },
     })

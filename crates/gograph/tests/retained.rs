@@ -237,5 +237,25 @@ proptest! {
         }
         // Its own preorder gives the same tree back.
         prop_assert_eq!(DomTree::from_topological(doms.idom(), order), Some(tree.clone()));
+        // Built from `idom` alone, it has the same nodes, children and
+        // subtree sizes (siblings may come in another order).
+        let again = DomTree::from_idom(doms.idom(), 0);
+        prop_assert_eq!(again.len(), tree.len());
+        let at = again.positions();
+        for v in 0..n as u32 {
+            prop_assert_eq!(children_of(&again, v), children_of(&tree, v));
+            if at[v as usize] != NONE {
+                let sub = again.subtree(at[v as usize] as usize).len();
+                prop_assert_eq!(sub, tree.subtree(tree.positions()[v as usize] as usize).len());
+            }
+        }
     }
+}
+
+#[test]
+fn from_idom_leaves_out_what_does_not_reach_the_root() {
+    // 0 -> 1 -> 2; 3 and 4 dominate each other (bad data); 5 outside.
+    let tree = DomTree::from_idom(&[0, 0, 1, 4, 3, NONE], 0);
+    assert_eq!(tree.preorder(), [0, 1, 2]);
+    assert_eq!(tree.subtree(1), 1..3);
 }
